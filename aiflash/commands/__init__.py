@@ -1,0 +1,1 @@
+"""Subcommands of the ``aiflash`` command line; each module exposes ``register(subparsers)``."""

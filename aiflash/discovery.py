@@ -1,0 +1,145 @@
+"""Finding the files of a scoring run: reference images, masks and a submission's results.
+
+Predictions are matched to ground truth by the whole file stem (``0001.png`` for ``gt/0001.jpg``),
+never by a digit pattern (spec §5: the published scorer's 3-digit IDs broke on 4-digit names).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ReferenceDataError, SubmissionError
+from .images import is_image_name
+
+GT_DIR = "gt"
+MASK_DIR = "mask_personmask"
+INPUT_DIR = "input"
+# Files Codabench, macOS or our own ingestion put beside results; never treated as results.
+IGNORED_NAMES = {"metadata", "metadata.json", "metadata.yaml", "ingestion.json", ".DS_Store",
+                 "Thumbs.db", "desktop.ini"}
+IGNORED_DIRS = {"__MACOSX"}
+_SHOW = 5
+
+
+@dataclass(frozen=True)
+class ImageCase:
+    """One image to score: its name and the three files that describe it."""
+
+    stem: str
+    gt_path: Path
+    mask_path: Path
+    prediction_path: Path
+
+
+def _is_junk(path: Path) -> bool:
+    return path.name in IGNORED_NAMES or path.name.startswith("._") or path.name in IGNORED_DIRS
+
+
+def _visible_entries(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not _is_junk(p) and not p.name.startswith("."))
+
+
+def _images_by_stem(folder: Path) -> dict[str, list[Path]]:
+    found: dict[str, list[Path]] = defaultdict(list)
+    for path in _visible_entries(folder):
+        if path.is_file() and is_image_name(path.name):
+            found[path.stem].append(path)
+    return found
+
+
+def _shortlist(items: list[str]) -> str:
+    shown = ", ".join(items[:_SHOW])
+    return shown + (", ..." if len(items) > _SHOW else "")
+
+
+def find_reference(reference_dir: Path) -> dict[str, tuple[Path, Path]]:
+    """Map each ground-truth stem to its (gt, person mask) files; organiser-data errors raise."""
+    gt_dir, mask_dir = reference_dir / GT_DIR, reference_dir / MASK_DIR
+    for folder in (gt_dir, mask_dir):
+        if not folder.is_dir():
+            raise ReferenceDataError(
+                f"{folder}: folder not found; the reference data must hold {GT_DIR}/ and "
+                f"{MASK_DIR}/ (check the task's reference_data)."
+            )
+    gts, masks = _images_by_stem(gt_dir), _images_by_stem(mask_dir)
+    if not gts:
+        raise ReferenceDataError(f"{gt_dir}: no ground-truth images (.png/.jpg/.jpeg/.bmp) found.")
+    for kind, table in (("ground-truth", gts), ("mask", masks)):
+        dups = sorted(s for s, paths in table.items() if len(paths) > 1)
+        if dups:
+            raise ReferenceDataError(
+                f"{kind} images with the same stem in two formats: {_shortlist(dups)}; keep one each."
+            )
+    missing = sorted(set(gts) - set(masks))
+    if missing:
+        raise ReferenceDataError(
+            f"{mask_dir}: no person mask for {len(missing)} ground-truth image(s): "
+            f"{_shortlist(missing)}; every gt/<stem> needs {MASK_DIR}/<stem>.png."
+        )
+    return {stem: (gts[stem][0], masks[stem][0]) for stem in sorted(gts)}
+
+
+def submission_root(prediction_dir: Path) -> Path:
+    """The folder that holds the results, descending through single wrapping folders."""
+    if not prediction_dir.is_dir():
+        raise SubmissionError(f"{prediction_dir}: prediction folder not found.")
+    root = prediction_dir
+    while True:
+        entries = _visible_entries(root)
+        dirs = [p for p in entries if p.is_dir()]
+        has_images = any(p.is_file() and is_image_name(p.name) for p in entries)
+        if len(dirs) == 1 and not has_images:
+            root = dirs[0]
+            continue
+        return root
+
+
+def find_predictions(prediction_dir: Path) -> dict[str, list[Path]]:
+    """Result images by stem (a stem may map to several files: reported as duplicates later)."""
+    return dict(_images_by_stem(submission_root(prediction_dir)))
+
+
+def match_cases(
+    reference: dict[str, tuple[Path, Path]], predictions: dict[str, list[Path]],
+    failed_in_ingestion: dict[str, str] | None = None,
+) -> list[ImageCase]:
+    """Pair every ground-truth image with exactly one result, or raise one error listing all
+    missing, extra and duplicated stems with their counts.
+
+    ``failed_in_ingestion`` maps stems the ingestion program could not produce to the model's
+    error, so those are reported with that reason rather than as "missing".
+    """
+    failed = failed_in_ingestion or {}
+    missing = sorted(set(reference) - set(predictions))
+    failed_here = [s for s in missing if s in failed]
+    missing = [s for s in missing if s not in failed]
+    extra = sorted(p.name for s, paths in predictions.items() if s not in reference for p in paths)
+    dups = sorted(s for s, paths in predictions.items() if s in reference and len(paths) > 1)
+    problems = []
+    if failed_here:
+        first = failed_here[0]
+        problems.append(
+            f"{len(failed_here)} image(s) failed in the model run ({_shortlist(failed_here)}); "
+            f"{first}: {failed[first]}"
+        )
+    if missing:
+        problems.append(f"{len(missing)} missing ({_shortlist(missing)})")
+    if extra:
+        problems.append(f"{len(extra)} extra ({_shortlist(extra)})")
+    if dups:
+        detail = "; ".join(
+            f"{s}: {' and '.join(p.name for p in predictions[s])}" for s in dups[:_SHOW]
+        )
+        problems.append(f"{len(dups)} duplicated stem(s) ({detail})")
+    if problems:
+        example = next(iter(reference))
+        raise SubmissionError(
+            f"results do not match the {len(reference)} ground-truth images: "
+            + "; ".join(problems)
+            + f". Submit exactly one image per ground-truth name (e.g. {example}.png) at the zip root."
+        )
+    return [
+        ImageCase(stem, gt, mask, predictions[stem][0]) for stem, (gt, mask) in reference.items()
+    ]

@@ -1,0 +1,145 @@
+"""Scoring pipeline: matched files -> validated arrays -> per-image metric rows -> means -> Score.
+
+Decoding runs in a worker thread one image ahead of the metrics (cv2 and numpy release the GIL),
+so disk and PNG decoding overlap with LPIPS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .discovery import ImageCase, find_predictions, find_reference, match_cases
+from .errors import ReferenceDataError, SubmissionError
+from .formula import ScoreBreakdown, compute_score
+from .images import read_person_mask, read_rgb
+from .metrics.deltae import person_delta_e
+from .metrics.lpips import LpipsAlex, person_lpips
+from .metrics.psnr import background_psnr
+from .metrics.ssim import global_ssim
+from .profile import SCORED_METRICS, Profile
+
+PREFETCH = 2
+
+
+@dataclass(frozen=True)
+class LoadedCase:
+    """One image's validated arrays."""
+
+    case: ImageCase
+    result: np.ndarray
+    gt: np.ndarray
+    person: np.ndarray
+    note: str
+
+
+@dataclass(frozen=True)
+class ScoringResult:
+    per_image: pd.DataFrame
+    breakdown: ScoreBreakdown
+    extra_means: dict[str, float]
+    notes: list[str]
+
+
+def _size(array: np.ndarray) -> str:
+    return f"{array.shape[1]}x{array.shape[0]}"
+
+
+def load_case(case: ImageCase) -> LoadedCase:
+    """Decode and cross-check one image's result, ground truth and person mask."""
+    gt, _ = read_rgb(case.gt_path, error=ReferenceDataError)
+    person = read_person_mask(case.mask_path)
+    if person.shape != gt.shape[:2]:
+        raise ReferenceDataError(
+            f"{case.mask_path}: mask is {_size(person)} but its ground truth {case.gt_path.name} is "
+            f"{_size(gt)}; masks must match their image exactly."
+        )
+    if not person.any():
+        raise ReferenceDataError(
+            f"{case.mask_path}: mask has no person pixel (all values < 128); fix the reference data."
+        )
+    result, note = read_rgb(case.prediction_path, error=SubmissionError)
+    if result.shape != gt.shape:
+        raise SubmissionError(
+            f"{case.prediction_path.name}: result for image {case.stem} is {_size(result)} (WxH) but "
+            f"its ground truth is {_size(gt)}; results must keep the input's exact resolution "
+            f"(no rescaling)."
+        )
+    return LoadedCase(case, result, gt, person, note)
+
+
+def measure(loaded: LoadedCase, lpips_model: LpipsAlex, profile: Profile) -> dict:
+    """All metrics of one image as a table row (None where a metric is undefined)."""
+    result, gt, person = loaded.result, loaded.gt, loaded.person
+    row = {
+        "image": loaded.case.stem,
+        "result_file": loaded.case.prediction_path.name,
+        "width": gt.shape[1],
+        "height": gt.shape[0],
+        "person_fraction": float(person.mean()),
+        "LPIPS_person": person_lpips(lpips_model, result, gt, person,
+                                     profile.lpips_box_margin, loaded.case.mask_path.name),
+        "DeltaE_person": person_delta_e(result, gt, person),
+        "PSNR_bg": background_psnr(result, gt, person),
+        "SSIM_global": global_ssim(result, gt),
+    }
+    if "CIEDE2000_person" in profile.extra_metrics:
+        from .metrics.ciede2000 import person_ciede2000
+
+        row["CIEDE2000_person"] = person_ciede2000(result, gt, person)
+    row["note"] = loaded.note
+    return row
+
+
+def _prefetched(cases: list[ImageCase]) -> Iterator[LoadedCase]:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+        pending = [pool.submit(load_case, c) for c in cases[:PREFETCH]]
+        for index in range(len(cases)):
+            loaded = pending.pop(0).result()
+            if index + PREFETCH < len(cases):
+                pending.append(pool.submit(load_case, cases[index + PREFETCH]))
+            yield loaded
+
+
+def measure_cases(cases: list[ImageCase], profile: Profile, device: str,
+                  progress: bool = False) -> pd.DataFrame:
+    """Per-image metric rows (one per case, in order) as a DataFrame."""
+    from tqdm import tqdm
+
+    lpips_model = LpipsAlex(device)
+    rows = [measure(loaded, lpips_model, profile)
+            for loaded in tqdm(_prefetched(cases), total=len(cases), disable=not progress,
+                               desc="scoring", unit="img", leave=False)]
+    return pd.DataFrame(rows).astype({k: float for k in SCORED_METRICS})
+
+
+def metric_means(per_image: pd.DataFrame, keys: tuple[str, ...]) -> dict[str, float]:
+    """Mean of each metric over the images where it is defined (spec §3)."""
+    means = {}
+    for key in keys:
+        values = per_image[key].astype(float)
+        if values.notna().sum() == 0:
+            raise ReferenceDataError(
+                f"{key} is undefined for every image (every person mask covers the whole frame); "
+                f"fix the reference masks."
+            )
+        means[key] = float(values.mean(skipna=True))
+    return means
+
+
+def score_submission(reference_dir: Path, prediction_dir: Path, profile: Profile, device: str,
+                     progress: bool = False,
+                     failed_in_ingestion: dict[str, str] | None = None) -> ScoringResult:
+    """Score a folder of results against reference data; raises AiflashError on bad input."""
+    cases = match_cases(find_reference(reference_dir), find_predictions(prediction_dir),
+                        failed_in_ingestion)
+    per_image = measure_cases(cases, profile, device, progress)
+    breakdown = compute_score(metric_means(per_image, SCORED_METRICS), profile)
+    extra = metric_means(per_image, profile.extra_metrics) if profile.extra_metrics else {}
+    notes = [f"{row.result_file}: {row.note}" for row in per_image.itertuples() if row.note]
+    return ScoringResult(per_image, breakdown, extra, notes)
