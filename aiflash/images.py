@@ -29,12 +29,13 @@ def is_image_name(name: str) -> bool:
 
 
 def _read_bytes(path: Path, error: type[AiflashError]) -> bytes:
+    shown = path.name if error is SubmissionError else path
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise error(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
+        raise error(f"{shown}: cannot be read ({exc.strerror or exc}).") from exc
     if not data:
-        raise error(f"{path}: the file is empty; re-export the image.")
+        raise error(f"{shown}: the file is empty; re-export the image.")
     return data
 
 
@@ -80,6 +81,8 @@ def read_rgb(path: Path, *, error: type[AiflashError] = SubmissionError) -> tupl
     alpha dropped, palette expanded). Raises ``error`` naming the file for anything else.
     """
     data = _read_bytes(path, error)
+    # Participants know their files by name; organisers need the full path of reference files.
+    path = Path(path.name) if error is SubmissionError else path
     png = _png_header(data)
     if png is not None:
         bit_depth, colour_type, has_trns = png

@@ -1,0 +1,62 @@
+"""Offline LPIPS weights: the provisioned file is verified, and tampering is refused clearly."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+
+from aiflash import lpips_weights
+from aiflash.errors import WeightsError
+
+
+def test_installed_backbone_loads_and_matches_its_pinned_digest():
+    state = lpips_weights.load_backbone()
+    assert list(state) == [f"features.{i}.{p}" for i in (0, 3, 6, 8, 10) for p in ("weight", "bias")]
+    assert tuple(state["features.0.weight"].shape) == (64, 3, 11, 11)
+
+
+def test_missing_weights_name_the_fix(tmp_path):
+    with pytest.raises(WeightsError, match="not found.*make weights"):
+        lpips_weights.load_backbone(tmp_path / "absent.pt")
+
+
+def test_corrupted_weights_name_the_fix(tmp_path):
+    path = tmp_path / lpips_weights.FILE_NAME
+    shutil.copy(lpips_weights.default_weights_dir() / lpips_weights.FILE_NAME, path)
+    data = bytearray(path.read_bytes())
+    data[-5000] ^= 0xFF  # flip bits inside the tensor payload
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=r"(corrupted|unreadable).*make weights"):
+        lpips_weights.load_backbone(path)
+
+
+def test_install_keeps_a_valid_file_without_downloading(tmp_path, monkeypatch):
+    target = tmp_path / "w"
+    target.mkdir()
+    shutil.copy(lpips_weights.default_weights_dir() / lpips_weights.FILE_NAME, target)
+    before = os.stat(target / lpips_weights.FILE_NAME).st_mtime_ns
+    assert lpips_weights.install(target) == target / lpips_weights.FILE_NAME
+    assert os.stat(target / lpips_weights.FILE_NAME).st_mtime_ns == before
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_unpickler_refuses_anything_but_numpy_arrays():
+    payload = pickle.dumps({"AlexNet_0": _Exploit()}, protocol=3)
+    with pytest.raises(WeightsError, match="refusing to unpickle"):
+        lpips_weights._NumpyOnlyUnpickler(io.BytesIO(payload)).load()
+    arrays = pickle.dumps({"a": np.zeros(3, np.float32)}, protocol=3)
+    assert lpips_weights._NumpyOnlyUnpickler(io.BytesIO(arrays)).load()["a"].shape == (3,)
+
+
+def test_checkpoint_with_wrong_bytes_is_refused():
+    with pytest.raises(WeightsError, match="size or sha256"):
+        lpips_weights.convert_checkpoint(b"\0" * lpips_weights.MEMBER_SIZE)
