@@ -26,8 +26,10 @@ $(WEIGHTS): $(INSTALLED)
 
 weights: $(WEIGHTS)
 
+# The scoring program exactly as Codabench runs it (cwd = the program folder), on the sample data.
 demo: setup
-	$(VENV)/bin/aiflash demo --output-dir $(DEMO_OUT)
+	cd scoring_program && ../$(PY) score.py --reference-dir ../reference_data/sample \
+		--prediction-dir ../reference_data/sample/results --output-dir $(abspath $(DEMO_OUT))
 
 test: setup
 	$(VENV)/bin/ruff check aiflash tests scoring_program ingestion_program tools
