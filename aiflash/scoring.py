@@ -106,15 +106,29 @@ def _prefetched(cases: list[ImageCase]) -> Iterator[LoadedCase]:
             yield loaded
 
 
-def measure_cases(cases: list[ImageCase], profile: Profile, device: str,
-                  progress: bool = False) -> pd.DataFrame:
-    """Per-image metric rows (one per case, in order) as a DataFrame."""
-    from tqdm import tqdm
+def _with_progress(items: Iterator[LoadedCase], total: int, progress: str | None):
+    """A tqdm bar on a terminal; in logs (Codabench) a plain line every 10%; nothing if None."""
+    if progress == "bar":
+        from tqdm import tqdm
 
+        yield from tqdm(items, total=total, desc="scoring", unit="img", leave=False)
+        return
+    step = max(1, total // 10)
+    for done, item in enumerate(items, start=1):
+        yield item
+        if progress == "lines" and (done % step == 0 or done == total):
+            print(f"scored {done}/{total} images", flush=True)
+
+
+def measure_cases(cases: list[ImageCase], profile: Profile, device: str,
+                  progress: str | None = None) -> pd.DataFrame:
+    """Per-image metric rows (one per case, in order) as a DataFrame.
+
+    ``progress``: "bar" (terminal), "lines" (log files) or None.
+    """
     lpips_model = LpipsAlex(device)
     rows = [measure(loaded, lpips_model, profile)
-            for loaded in tqdm(_prefetched(cases), total=len(cases), disable=not progress,
-                               desc="scoring", unit="img", leave=False)]
+            for loaded in _with_progress(_prefetched(cases), len(cases), progress)]
     return pd.DataFrame(rows).astype({k: float for k in SCORED_METRICS})
 
 
@@ -133,7 +147,7 @@ def metric_means(per_image: pd.DataFrame, keys: tuple[str, ...]) -> dict[str, fl
 
 
 def score_submission(reference_dir: Path, prediction_dir: Path, profile: Profile, device: str,
-                     progress: bool = False,
+                     progress: str | None = None,
                      failed_in_ingestion: dict[str, str] | None = None) -> ScoringResult:
     """Score a folder of results against reference data; raises AiflashError on bad input."""
     cases = match_cases(find_reference(reference_dir), find_predictions(prediction_dir),

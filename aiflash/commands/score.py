@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     # A stale scores.json from an earlier run must never pass for this run's result.
     (args.output_dir / SCORES_FILE).unlink(missing_ok=True)
     result = score_submission(args.reference_dir, args.prediction_dir, profile, device,
-                              progress=not args.quiet and sys.stderr.isatty())
+                              progress=None if args.quiet else "bar" if sys.stderr.isatty() else "lines")
     scores = leaderboard_scores(result.breakdown, result.extra_means)
     write_per_image_csv(args.output_dir, result.per_image)
     write_detailed_html(args.output_dir, detailed_results_html(
