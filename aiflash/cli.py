@@ -14,6 +14,7 @@ from .errors import AiflashError
 COMMAND_MODULES = (
     "aiflash.commands.score",
     "aiflash.commands.weights",
+    "aiflash.commands.ingest",
 )
 
 

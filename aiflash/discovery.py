@@ -6,6 +6,7 @@ never by a digit pattern (spec §5: the published scorer's 3-digit IDs broke on 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ INPUT_DIR = "input"
 IGNORED_NAMES = {"metadata", "metadata.json", "metadata.yaml", "ingestion.json", ".DS_Store",
                  "Thumbs.db", "desktop.ini"}
 IGNORED_DIRS = {"__MACOSX"}
+# Written by the bundle builder into a code phase's reference data: results must come from the
+# ingestion program there, never from an uploaded result zip.
+PHASE_RULES_FILE = "phase.json"
 _SHOW = 5
 
 
@@ -54,31 +58,68 @@ def _shortlist(items: list[str]) -> str:
     return shown + (", ..." if len(items) > _SHOW else "")
 
 
-def find_reference(reference_dir: Path) -> dict[str, tuple[Path, Path]]:
-    """Map each ground-truth stem to its (gt, person mask) files; organiser-data errors raise."""
-    gt_dir, mask_dir = reference_dir / GT_DIR, reference_dir / MASK_DIR
-    for folder in (gt_dir, mask_dir):
+def _pair_with_masks(root: Path, image_sub: str, kind: str, dataset: str) -> dict[str, tuple[Path, Path]]:
+    """Map each stem of ``root/image_sub`` to its (image, person mask) files; organiser-data errors
+    raise. ``kind`` names the images ("ground-truth"), ``dataset`` the task's data ("reference_data")."""
+    image_dir, mask_dir = root / image_sub, root / MASK_DIR
+    for folder in (image_dir, mask_dir):
         if not folder.is_dir():
             raise ReferenceDataError(
-                f"{folder}: folder not found; the reference data must hold {GT_DIR}/ and "
-                f"{MASK_DIR}/ (check the task's reference_data)."
+                f"{folder}: folder not found; the {dataset.replace('_', ' ')} must hold {image_sub}/ and "
+                f"{MASK_DIR}/ (check the task's {dataset})."
             )
-    gts, masks = _images_by_stem(gt_dir), _images_by_stem(mask_dir)
-    if not gts:
-        raise ReferenceDataError(f"{gt_dir}: no ground-truth images (.png/.jpg/.jpeg/.bmp) found.")
-    for kind, table in (("ground-truth", gts), ("mask", masks)):
+    images, masks = _images_by_stem(image_dir), _images_by_stem(mask_dir)
+    if not images:
+        raise ReferenceDataError(f"{image_dir}: no {kind} images (.png/.jpg/.jpeg/.bmp) found.")
+    for what, table in ((kind, images), ("mask", masks)):
         dups = sorted(s for s, paths in table.items() if len(paths) > 1)
         if dups:
             raise ReferenceDataError(
-                f"{kind} images with the same stem in two formats: {_shortlist(dups)}; keep one each."
+                f"{what} images with the same stem in two formats: {_shortlist(dups)}; keep one each."
             )
-    missing = sorted(set(gts) - set(masks))
+    missing = sorted(set(images) - set(masks))
     if missing:
         raise ReferenceDataError(
-            f"{mask_dir}: no person mask for {len(missing)} ground-truth image(s): "
-            f"{_shortlist(missing)}; every gt/<stem> needs {MASK_DIR}/<stem>.png."
+            f"{mask_dir}: no person mask for {len(missing)} {kind} image(s): "
+            f"{_shortlist(missing)}; every {image_sub}/<stem> needs {MASK_DIR}/<stem>.png."
         )
-    return {stem: (gts[stem][0], masks[stem][0]) for stem in sorted(gts)}
+    return {stem: (images[stem][0], masks[stem][0]) for stem in sorted(images)}
+
+
+def find_reference(reference_dir: Path) -> dict[str, tuple[Path, Path]]:
+    """Map each ground-truth stem to its (gt, person mask) files; organiser-data errors raise."""
+    return _pair_with_masks(reference_dir, GT_DIR, "ground-truth", "reference_data")
+
+
+def find_inputs(input_dir: Path) -> dict[str, tuple[Path, Path]]:
+    """Map each input stem to its (input image, person mask) files (a code phase's input_data);
+    organiser-data errors raise."""
+    return _pair_with_masks(input_dir, INPUT_DIR, "input", "input_data")
+
+
+def find_code_root(submission_dir: Path, marker: str) -> Path | None:
+    """The folder of a code submission holding ``marker`` (e.g. model.py): the submission folder
+    itself or, for a zip made of a folder, the single folder wrapping everything; None if absent."""
+    if (submission_dir / marker).is_file():
+        return submission_dir
+    if not submission_dir.is_dir():
+        return None
+    entries = _visible_entries(submission_dir)
+    if len(entries) == 1 and entries[0].is_dir():
+        return find_code_root(entries[0], marker)
+    return None
+
+
+def requires_code_submission(reference_dir: Path) -> bool:
+    """Whether the reference data belongs to a code phase (see PHASE_RULES_FILE)."""
+    path = reference_dir / PHASE_RULES_FILE
+    if not path.is_file():
+        return False
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("submissions") == "code"
+    except (ValueError, AttributeError) as exc:
+        raise ReferenceDataError(f"{path}: not a valid phase rules file ({exc}); rebuild the bundle.") \
+            from exc
 
 
 def submission_root(prediction_dir: Path) -> Path:
@@ -135,10 +176,13 @@ def match_cases(
         problems.append(f"{len(dups)} duplicated stem(s) ({detail})")
     if problems:
         example = next(iter(reference))
+        only_model_failures = bool(failed_here) and len(problems) == 1
+        fix = ("Fix the model (the ingestion log and ingestion.json have the details) and resubmit."
+               if only_model_failures else
+               f"Submit exactly one image per ground-truth name (e.g. {example}.png) at the zip root.")
         raise SubmissionError(
             f"results do not match the {len(reference)} ground-truth images: "
-            + "; ".join(problems)
-            + f". Submit exactly one image per ground-truth name (e.g. {example}.png) at the zip root."
+            + "; ".join(problems) + f". {fix}"
         )
     return [
         ImageCase(stem, gt, mask, predictions[stem][0]) for stem, (gt, mask) in reference.items()

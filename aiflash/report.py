@@ -4,15 +4,18 @@ detailed_results.html (one self-contained file: Codabench uploads it alone, so n
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from .formula import ScoreBreakdown
+from .formula import ScoreBreakdown, compute_score
+from .previews import ERROR_FULL_SCALE, ImagePreview
 from .profile import Profile
 
 # Keys of scores.json; the leaderboard's column keys must be among them (Codabench drops others).
@@ -70,18 +73,26 @@ def _table(frame: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
                          float_format=lambda v: floatfmt.format(v), escape=True)
 
 
-def html_page(title: str, body: str) -> str:
-    """A complete, self-contained HTML page (inline CSS, no external resources)."""
+def html_page(title: str, body: str, css: str = "", script: str = "") -> str:
+    """A complete, self-contained HTML page (inline CSS, no external resources).
+
+    ``css`` is appended to the shared style sheet; ``script`` is inline JavaScript run at the end
+    of the body.
+    """
+    script_html = f"<script>{script}</script>" if script else ""
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width,initial-scale=1'>"
-            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
-            f"<body>{body}</body></html>\n")
+            f"<title>{html.escape(title)}</title><style>{_CSS}{css}</style></head>"
+            f"<body>{body}{script_html}</body></html>\n")
 
 
 def detailed_results_html(result_scores: dict[str, float], breakdown: ScoreBreakdown,
                           per_image: pd.DataFrame, profile: Profile, notes: list[str],
-                          sections: list[str] | None = None) -> str:
-    """The per-submission report: summary, the formula's parts, the per-image table.
+                          sections: list[str] | None = None,
+                          previews: dict[str, ImagePreview] | None = None) -> str:
+    """The per-submission report: summary, the formula's parts, the worst and best images (with
+    ``previews``: thumbnails made during scoring, keyed by image stem), metric distributions,
+    ``sections``, notes and the per-image table.
 
     ``sections`` are extra HTML fragments (ingestion summary, guard findings) placed before the
     per-image table.
@@ -112,14 +123,160 @@ def detailed_results_html(result_scores: dict[str, float], breakdown: ScoreBreak
         f"<h2>Summary</h2>{_table(summary)}"
         f"<h2>Normalised metrics</h2><div class='scroll'>{_table(parts)}</div>"
         f"<h2>Components and adaptive weights</h2>{_table(weights)}"
+        + _showcase_html(per_image, breakdown, profile, previews or {})
+        + _distributions_html(per_image, breakdown, profile)
         + "".join(sections or [])
         + notes_html
         + f"<h2>Per image</h2><div class='scroll'>{_table(per_image)}</div>"
     )
-    return html_page("AI Flash Portrait — detailed results", body)
+    return html_page("AI Flash Portrait — detailed results", body, css=_REPORT_CSS)
 
 
 def write_detailed_html(output_dir: Path, page: str) -> Path:
     path = output_dir / DETAILED_FILE
     _atomic_write(path, page)
     return path
+
+
+# --- Worst and best images, metric distributions (issue 6) -------------------------------------
+
+SHOWCASE = 5  # worst and best images shown
+
+
+def score_contributions(per_image: pd.DataFrame, profile: Profile) -> pd.Series:
+    """Each image's contribution to the Score: Score(all images) − Score(all but this one).
+
+    Negative means the image pulls the Score down. NaN with fewer than two images."""
+    keys = list(profile.ranges)
+    values = per_image[keys].astype(float)
+    if len(values) < 2:
+        return pd.Series(np.nan, index=per_image.index)
+    sums, counts = values.sum(skipna=True), values.notna().sum()
+    full = compute_score({k: sums[k] / counts[k] for k in keys}, profile).score
+    out = []
+    for _, row in values.iterrows():
+        means = {}
+        for k in keys:
+            n = counts[k] - (0 if np.isnan(row[k]) else 1)
+            means[k] = (sums[k] - (0.0 if np.isnan(row[k]) else row[k])) / n if n else sums[k] / counts[k]
+        out.append(full - compute_score(means, profile).score)
+    return pd.Series(out, index=per_image.index)
+
+
+def image_scores(per_image: pd.DataFrame, profile: Profile) -> pd.Series:
+    """The Score formula applied to each image's own metrics (NaN where a metric is undefined)."""
+    keys = list(profile.ranges)
+    return pd.Series([
+        compute_score(dict(row), profile).score if not any(np.isnan(v) for v in row.values()) else np.nan
+        for row in per_image[keys].astype(float).to_dict("records")], index=per_image.index)
+
+
+def _img(data: bytes | None, alt: str) -> str:
+    if data is None:
+        return f"<div class='noimg'>{html.escape(alt)}<br>not available</div>"
+    encoded = base64.b64encode(data).decode("ascii")
+    return f"<img alt='{html.escape(alt)}' src='data:image/jpeg;base64,{encoded}'>"
+
+
+def _showcase_html(per_image: pd.DataFrame, breakdown: ScoreBreakdown, profile: Profile,
+                   previews: dict[str, ImagePreview]) -> str:
+    if len(per_image) < 2 or "image" not in per_image.columns:
+        return ""
+    contribution = score_contributions(per_image, profile)
+    own = image_scores(per_image, profile)
+    order = contribution.sort_values(kind="stable").index.tolist()
+    count = min(SHOWCASE, len(order) // 2)
+    has_input = any(p.input is not None for p in previews.values())
+
+    def card(index, kind: str) -> str:
+        row = per_image.loc[index]
+        stem = str(row["image"])
+        preview = previews.get(stem)
+        metrics = " · ".join(f"{k} {float(row[k]):.4g}" for k in profile.ranges if pd.notna(row[k]))
+        if preview is None:
+            pictures = "<p class='muted'>no thumbnails for this image</p>"
+        else:
+            cells = [("Result", preview.result), ("Ground truth", preview.gt),
+                     ("Error |result − GT|", preview.error)]
+            if has_input:
+                cells.insert(0, ("Input", preview.input))
+            pictures = "<div class='thumbs'>" + "".join(
+                f"<figure>{_img(data, name)}<figcaption>{name}</figcaption></figure>"
+                for name, data in cells) + "</div>"
+        return (f"<div class='case {kind}'><div class='case-head'><b>{html.escape(stem)}</b>"
+                f"<span>contribution {contribution[index]:+.3f} · image Score {own[index]:.2f}</span></div>"
+                f"{pictures}<p class='muted'>{html.escape(metrics)}</p></div>")
+
+    worst = "".join(card(i, "worst") for i in order[:count])
+    best = "".join(card(i, "best") for i in reversed(order[-count:]))
+    return (
+        "<h2>Worst and best images</h2>"
+        "<p class='muted'>Contribution = Score of all images − Score without this image (negative: "
+        "the image pulls the Score down). Image Score = the Score formula on this image alone. Heat "
+        f"map: mean |result − GT| over RGB, bright at ≥ {ERROR_FULL_SCALE} levels; cyan outline = person "
+        "mask.</p>"
+        f"<h3>Worst: lowest contribution first</h3><div class='cases'>{worst}</div>"
+        f"<h3>Best: highest contribution first</h3><div class='cases'>{best}</div>")
+
+
+def _histogram_svg(values: np.ndarray, key: str, mean: float, low: float | None, high: float | None,
+                   higher_is_better: bool | None) -> str:
+    width, height, pad, bins = 280, 120, 22, 20
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        lo, hi = lo - 0.5 * (abs(lo) or 1) * 0.01, hi + 0.5 * (abs(hi) or 1) * 0.01
+    counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    top = max(int(counts.max()), 1)
+    bar_w = (width - 2 * pad) / bins
+    bars = "".join(
+        f"<rect x='{pad + i * bar_w:.1f}' y='{height - pad - (c / top) * (height - 2 * pad):.1f}' "
+        f"width='{max(bar_w - 1, 1):.1f}' height='{(c / top) * (height - 2 * pad):.1f}' fill='#5b7bd5'/>"
+        for i, c in enumerate(counts) if c)
+    x_mean = pad + (mean - lo) / (hi - lo) * (width - 2 * pad)
+    direction = "" if higher_is_better is None else (" ↑" if higher_is_better else " ↓")
+    return (
+        f"<figure class='hist'><svg viewBox='0 0 {width} {height}' width='{width}' height='{height}' "
+        f"role='img' aria-label='distribution of {html.escape(key)}'>"
+        f"<line x1='{pad}' y1='{height - pad}' x2='{width - pad}' y2='{height - pad}' stroke='#8c959f'/>"
+        f"{bars}<line x1='{x_mean:.1f}' y1='{pad - 6}' x2='{x_mean:.1f}' y2='{height - pad}' "
+        f"stroke='#d1242f' stroke-dasharray='3 2'/>"
+        f"<text x='{pad}' y='{height - 6}' font-size='10' fill='#57606a'>{lo:.4g}</text>"
+        f"<text x='{width - pad}' y='{height - 6}' font-size='10' fill='#57606a' "
+        f"text-anchor='end'>{hi:.4g}</text>"
+        f"<text x='{x_mean:.1f}' y='{pad - 9}' font-size='10' fill='#d1242f' text-anchor='middle'>"
+        f"mean {mean:.4g}</text></svg><figcaption>{html.escape(key)}{direction} · {len(values)} images"
+        + (f" · Score range {low:g} … {high:g}" if low is not None else "") + "</figcaption></figure>")
+
+
+def _distributions_html(per_image: pd.DataFrame, breakdown: ScoreBreakdown, profile: Profile) -> str:
+    figures = []
+    for key in (*profile.ranges, *profile.extra_metrics):
+        if key not in per_image.columns:
+            continue
+        values = per_image[key].astype(float).dropna().to_numpy()
+        if not len(values):
+            continue
+        r = profile.ranges.get(key)
+        figures.append(_histogram_svg(values, key, float(values.mean()), r.low if r else None,
+                                      r.high if r else None, r.higher_is_better if r else None))
+    if not figures:
+        return ""
+    return ("<h2>Distributions</h2><p class='muted'>Per-image values; dashed line: the mean that enters "
+            f"the Score.</p><div class='hists'>{''.join(figures)}</div>")
+
+
+_REPORT_CSS = """
+h3{font-size:.95rem;margin:1rem 0 .4rem}.cases{display:grid;gap:.8rem}
+.case{border:1px solid #d0d7de;border-radius:8px;padding:.5rem .7rem}
+.case.worst{border-left:4px solid #d1242f}.case.best{border-left:4px solid #1a7f37}
+.case-head{display:flex;justify-content:space-between;gap:1rem;flex-wrap:wrap;font-size:.9rem}
+.case-head span{color:#57606a;font-variant-numeric:tabular-nums}
+.thumbs{display:flex;gap:.5rem;flex-wrap:wrap;margin:.4rem 0 0}.thumbs figure{margin:0}
+.thumbs img{display:block;max-width:240px;height:auto;border-radius:4px}
+.thumbs figcaption{font-size:.75rem;color:#57606a}
+.noimg{width:160px;height:120px;display:flex;align-items:center;justify-content:center;text-align:center;
+background:#f6f8fa;color:#8c959f;font-size:.75rem;border-radius:4px}
+.hists{display:flex;flex-wrap:wrap;gap:1rem 1.5rem}.hist{margin:0;width:280px}
+.hist figcaption{font-size:.8rem;color:#57606a}
+.hist svg{max-width:100%;height:auto}
+"""

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 
-from .discovery import ImageCase, find_predictions, find_reference, match_cases
+from .discovery import INPUT_DIR, ImageCase, find_predictions, find_reference, match_cases
 from .errors import ReferenceDataError, SubmissionError
 from .formula import ScoreBreakdown, compute_score
-from .images import read_person_mask, read_rgb
+from .images import IMAGE_SUFFIXES, read_person_mask, read_rgb
 from .metrics.deltae import person_delta_e
 from .metrics.lpips import LpipsAlex, person_lpips
 from .metrics.psnr import background_psnr
 from .metrics.ssim import global_ssim
+from .previews import PREVIEW_SIZE, ImagePreview, make_preview
 from .profile import SCORED_METRICS, Profile
 
 PREFETCH = 2
@@ -44,6 +46,7 @@ class ScoringResult:
     breakdown: ScoreBreakdown
     extra_means: dict[str, float]
     notes: list[str]
+    previews: dict[str, ImagePreview] = field(default_factory=dict)  # report thumbnails by stem
 
 
 def _size(array: np.ndarray) -> str:
@@ -120,15 +123,48 @@ def _with_progress(items: Iterator[LoadedCase], total: int, progress: str | None
             print(f"scored {done}/{total} images", flush=True)
 
 
+_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+            (2, cv2.IMREAD_REDUCED_COLOR_2), (1, cv2.IMREAD_COLOR))
+
+
+def _input_thumbnail_source(loaded: LoadedCase) -> np.ndarray | None:
+    """The low-light input, decoded at reduced size, when an ``input/`` folder sits beside
+    ``gt/`` (never on Codabench: its scoring job has no input). It only illustrates the report,
+    so an unreadable input is skipped, never an error."""
+    folder = loaded.case.gt_path.parent.parent / INPUT_DIR
+    path = next((folder / f"{loaded.case.stem}{s}" for s in IMAGE_SUFFIXES
+                 if (folder / f"{loaded.case.stem}{s}").is_file()), None)
+    if path is None:
+        return None
+    flag = next(flag for f, flag in _REDUCED if max(loaded.gt.shape[:2]) // f >= PREVIEW_SIZE or f == 1)
+    bgr = cv2.imread(str(path), flag)
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def preview(loaded: LoadedCase) -> ImagePreview:
+    """Report thumbnails of one image (GT, result, error heat map, input if at hand)."""
+    return make_preview(loaded.result, loaded.gt, loaded.person, _input_thumbnail_source(loaded))
+
+
 def measure_cases(cases: list[ImageCase], profile: Profile, device: str,
-                  progress: str | None = None) -> pd.DataFrame:
+                  progress: str | None = None,
+                  previews: dict[str, ImagePreview] | None = None) -> pd.DataFrame:
     """Per-image metric rows (one per case, in order) as a DataFrame.
 
-    ``progress``: "bar" (terminal), "lines" (log files) or None.
+    ``progress``: "bar" (terminal), "lines" (log files) or None. With ``previews``, each image's
+    report thumbnails are added to it, by stem.
     """
     lpips_model = LpipsAlex(device)
-    rows = [measure(loaded, lpips_model, profile)
-            for loaded in _with_progress(_prefetched(cases), len(cases), progress)]
+    rows = []
+    # Thumbnails are made on a side thread while the metrics run (cv2 releases the GIL).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preview") as side:
+        pending = {}
+        for loaded in _with_progress(_prefetched(cases), len(cases), progress):
+            if previews is not None:
+                pending[loaded.case.stem] = side.submit(preview, loaded)
+            rows.append(measure(loaded, lpips_model, profile))
+        if previews is not None:
+            previews.update({stem: job.result() for stem, job in pending.items()})
     return pd.DataFrame(rows).astype({k: float for k in SCORED_METRICS})
 
 
@@ -152,8 +188,9 @@ def score_submission(reference_dir: Path, prediction_dir: Path, profile: Profile
     """Score a folder of results against reference data; raises AiflashError on bad input."""
     cases = match_cases(find_reference(reference_dir), find_predictions(prediction_dir),
                         failed_in_ingestion)
-    per_image = measure_cases(cases, profile, device, progress)
+    previews: dict[str, ImagePreview] = {}
+    per_image = measure_cases(cases, profile, device, progress, previews)
     breakdown = compute_score(metric_means(per_image, SCORED_METRICS), profile)
     extra = metric_means(per_image, profile.extra_metrics) if profile.extra_metrics else {}
     notes = [f"{row.result_file}: {row.note}" for row in per_image.itertuples() if row.note]
-    return ScoringResult(per_image, breakdown, extra, notes)
+    return ScoringResult(per_image, breakdown, extra, notes, previews)

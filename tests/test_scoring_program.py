@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -50,7 +51,9 @@ def test_program_writes_the_three_outputs_with_published_numbers(tmp_path):
     assert table["image"].tolist() == STEMS
     page = (out / "detailed_results.html").read_text()
     assert "Score" in page and "0003" in page and "adaptive weight" in page
-    assert "http://" not in page and "https://" not in page and "src=" not in page
+    # Self-contained: images inline as data: URIs, nothing fetched.
+    assert "http://" not in page and "https://" not in page
+    assert not re.search(r"src=['\"](?!data:)", page)
 
 
 def test_extended_profile_adds_ciede2000(tmp_path):

@@ -1,0 +1,93 @@
+"""`aiflash ingest` and the Codabench ingestion program: run a code submission on the inputs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import ModelError
+from ..ingestion.guard import DEFAULT_POLICY, POLICIES
+from ..ingestion.record import INGESTION_FILE
+from ..ingestion.runner import (
+    DEFAULT_IMAGE_TIME_LIMIT_S,
+    DEFAULT_LOAD_TIME_LIMIT_S,
+    DEFAULT_TIME_BUDGET_S,
+    IngestionConfig,
+    run_ingestion,
+)
+from . import add_folder_options
+
+CODABENCH_DEFAULTS = {
+    "input_dir": "/app/input_data",
+    "submission_dir": "/app/ingested_program",
+    "output_dir": "/app/output",
+}
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser, defaults: dict[str, str] | None = None) -> None:
+    """The ingestion options; with ``defaults`` (the Codabench paths) the folders are optional."""
+    add_folder_options(parser, (
+        ("input_dir", "folder holding input/ and mask_personmask/"),
+        ("submission_dir", "the unzipped code submission (model.py at its root)"),
+        ("output_dir", "where <stem>.png results and ingestion.json go"),
+    ), defaults)
+    parser.add_argument("--policy", choices=POLICIES, default=DEFAULT_POLICY,
+                        help="what a resampling-audit finding does: reject fails the image, flag only "
+                             f"records it (default: {DEFAULT_POLICY})")
+    parser.add_argument("--image-time-limit", type=_seconds, default=DEFAULT_IMAGE_TIME_LIMIT_S,
+                        metavar="SECONDS", help="longest time for one image "
+                                               f"(default: {DEFAULT_IMAGE_TIME_LIMIT_S:g})")
+    parser.add_argument("--load-time-limit", type=_seconds, default=DEFAULT_LOAD_TIME_LIMIT_S,
+                        metavar="SECONDS", help="longest time to import model.py and build the model "
+                                               f"(default: {DEFAULT_LOAD_TIME_LIMIT_S:g})")
+    parser.add_argument("--time-budget", type=_seconds, default=DEFAULT_TIME_BUDGET_S, metavar="SECONDS",
+                        help="total time for the whole run; keep it below the phase's "
+                             f"execution_time_limit (default: {DEFAULT_TIME_BUDGET_S:g})")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    tty = sys.stderr.isatty()
+    config = IngestionConfig(
+        input_dir=args.input_dir, submission_dir=args.submission_dir, output_dir=args.output_dir,
+        device=args.device, policy=args.policy, image_time_limit_s=args.image_time_limit,
+        load_time_limit_s=args.load_time_limit, time_budget_s=args.time_budget,
+        progress=tty and not args.quiet, verbose=not tty and not args.quiet,
+    )
+    outcome = run_ingestion(config)
+    if not outcome.ran:
+        print(f"No model.py in {args.submission_dir}: a result submission, nothing to run "
+              f"(the output folder is left as it is).")
+        return 0
+    record = outcome.record
+    env = record.get("environment") or {}
+    print(f"Ingestion: {record['images_ok']} of {record['images_total']} images restored in "
+          f"{record['total_s']:.1f} s on {env.get('device_name') or env.get('device') or 'no device'} "
+          f"({record['api'] or 'model not loaded'} API); guard: {len(record['guard_findings'])} "
+          f"finding(s), policy {record['policy']}.")
+    if record["mean_model_s"] is not None:
+        print(f"  mean model time per image {record['mean_model_s']:.3f} s"
+              + (f", peak GPU memory {record['peak_gpu_memory_mb']:.0f} MB"
+                 if record["peak_gpu_memory_mb"] is not None else ""))
+    for finding in record["guard_findings"][:10]:
+        print(f"  guard: {finding.get('image') or '(folder)'}: {finding['caller']} called "
+              f"{finding['function']} ({finding['direction']} {finding['channels']}-channel data "
+              f"{'x'.join(map(str, finding['input_size']))} -> {'x'.join(map(str, finding['output_size']))})")
+    print(f"Outputs in {args.output_dir} ({INGESTION_FILE} has the details).")
+    if outcome.failed:
+        raise ModelError(outcome.failure_line())
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("ingest", help="run a code submission's model on a folder of inputs")
+    add_arguments(parser)
+    parser.set_defaults(handler=run)

@@ -1,0 +1,98 @@
+"""``ingestion.json``: what the ingestion program writes beside the results, and what the scoring
+program reads back from the prediction folder (Codabench passes nothing else between the jobs, and
+ignores the ingestion's exit code, spec §2.8: so failures must be reported from here).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..report import _atomic_write
+
+INGESTION_FILE = "ingestion.json"
+RECORD_FORMAT = "aiflash-ingestion/1"
+
+
+def write_record(output_dir: Path, record: dict) -> Path:
+    path = output_dir / INGESTION_FILE
+    _atomic_write(path, json.dumps(record, indent=1) + "\n")
+    return path
+
+
+@dataclass(frozen=True)
+class IngestionSummary:
+    """The parts of an ingestion record the scoring program uses."""
+
+    record: dict
+    failed: dict[str, str]  # stem -> the model's error, for images without a result
+    findings: list[dict]
+
+
+def read_ingestion(prediction_dir: Path) -> IngestionSummary | None:
+    """The ingestion record in a prediction folder, or None (a result submission, or a record
+    that is not ours or unreadable: then scoring proceeds on the files alone)."""
+    path = prediction_dir / INGESTION_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+        return None
+    images = [e for e in record.get("images", []) if isinstance(e, dict) and "image" in e]
+    unfinished = "not finished: the ingestion program stopped before this image (see the prediction log)"
+    failed = {str(e["image"]): str(e.get("error") or unfinished).rstrip(".")
+              for e in images if e.get("status") != "ok"}
+    findings = [f for f in record.get("guard_findings", []) if isinstance(f, dict)]
+    return IngestionSummary(record, failed, findings)
+
+
+def _value(value, unit: str = "", digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}{unit}"
+    return f"{value}{unit}"
+
+
+def ingestion_sections(summary: IngestionSummary) -> list[str]:
+    """HTML fragments for detailed_results.html: the model run and the resampling audit."""
+    import pandas as pd
+
+    record = summary.record
+    env = record.get("environment") or {}
+    rows = [
+        ("Device", env.get("device_name") or env.get("device")),
+        ("torch / CUDA / cuDNN",
+         f"{env.get('torch')} / {env.get('cuda') or '–'} / {env.get('cudnn') or '–'}"),
+        ("API", record.get("api")),
+        ("Images restored", f"{record.get('images_ok')} of {record.get('images_total')}"),
+        ("Mean model time per image", _value(record.get("mean_model_s"), " s")),
+        ("Peak GPU memory", _value(record.get("peak_gpu_memory_mb"), " MB", 5)),
+        ("Total ingestion time", _value(record.get("total_s"), " s", 4)),
+        ("Model starts", record.get("worker_starts")),
+        ("Rescaling policy", record.get("policy")),
+    ]
+    table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_value(v))}</td></tr>" for k, v in rows)
+    parts = [f"<h2>Model run (ingestion)</h2><table>{table}</table>"]
+    if summary.findings:
+        frame = pd.DataFrame([{
+            "image": f.get("image") or "(folder)", "function": f.get("function"),
+            "direction": f.get("direction"), "channels": f.get("channels"),
+            "from (HxW)": "x".join(map(str, f.get("input_size", []))),
+            "to (HxW)": "x".join(map(str, f.get("output_size", []))),
+            "caller": f.get("caller"), "calls": f.get("count"),
+        } for f in summary.findings])
+        verdict = ("flagged for review (policy: flag)" if record.get("policy") == "flag"
+                   else "each fails its image (policy: reject)")
+        parts.append(f"<h2>Resampling audit</h2><p class='muted'>Calls that rescaled image-like data to "
+                     f"or from the input's size; {html.escape(verdict)}.</p>"
+                     + frame.to_html(index=False, border=0, escape=True))
+    else:
+        parts.append("<h2>Resampling audit</h2><p class='muted'>No resampling of image-like data to or "
+                     "from the input's size was seen.</p>")
+    return parts

@@ -1,0 +1,554 @@
+"""Ingestion: run a code submission on a phase's inputs, within time limits, behind the guard.
+
+Process model: the participant's model runs in a child process (``worker.py``, a fresh
+interpreter) that imports it once and then restores images on request. This process never runs
+participant code: it sends one request per image and waits at most the per-image time limit (or
+what is left of the total time budget). A model that overruns is located (its stack is dumped),
+killed with its whole process group, and the image reported; if budget remains a new worker is
+started for the remaining images. So a hang, even inside a C call, ends as a reported failure
+within the limits instead of as the platform's kill, which uploads nothing (Codabench spec §2.7).
+
+Results are written as ``<stem>.png`` (lossless) into the output folder, with ``ingestion.json``
+(never ``metadata``: Codabench reserves that name), rewritten after every image.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ..discovery import INPUT_DIR, find_code_root, find_inputs, find_predictions
+from ..errors import AiflashError, ModelError, ReferenceDataError
+from ..images import read_rgb, write_png
+from .api import FOLDER, MODEL_FILE, PER_IMAGE
+from .audit import Finding
+from .capture import ModelOutput
+from .guard import DEFAULT_POLICY, POLICIES, rejection
+from .record import INGESTION_FILE, RECORD_FORMAT, write_record
+
+# Defaults sized for the final phase (100 images at 1K on one GPU) under an execution_time_limit
+# of 3600 s: the budget leaves 5 minutes for container start-up, zipping and uploading.
+DEFAULT_IMAGE_TIME_LIMIT_S = 60.0
+DEFAULT_LOAD_TIME_LIMIT_S = 600.0
+DEFAULT_TIME_BUDGET_S = 3300.0
+# After this many hangs or crashes in a row the model is not restarted again.
+MAX_CONSECUTIVE_LOSSES = 3
+_STOP_GRACE_S = 5.0
+_SAVE_EVERY_S = 1.0  # ingestion.json is rewritten as the run goes (progress, and a partial record)
+# PNG encoding (the largest cost around a fast model) runs in threads of this process while the
+# worker restores the next image; at most this many results wait to be written.
+_PENDING_WRITES = 2
+_STACK_WAIT_S = 1.0
+
+
+@dataclass(frozen=True)
+class IngestionConfig:
+    input_dir: Path  # holds input/ and mask_personmask/
+    submission_dir: Path  # the unzipped code submission (model.py at its root)
+    output_dir: Path
+    device: str | None = None  # None: CUDA if available, else CPU
+    policy: str = DEFAULT_POLICY
+    image_time_limit_s: float = DEFAULT_IMAGE_TIME_LIMIT_S
+    load_time_limit_s: float = DEFAULT_LOAD_TIME_LIMIT_S
+    time_budget_s: float = DEFAULT_TIME_BUDGET_S
+    progress: bool = False  # a progress bar (on a terminal)
+    verbose: bool = True  # one line per image (logs)
+
+    def __post_init__(self):
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, not {self.policy!r}")
+        for name in ("image_time_limit_s", "load_time_limit_s", "time_budget_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+
+
+@dataclass(frozen=True)
+class IngestionOutcome:
+    """What happened: ``ran`` is False for a result submission (no model.py: nothing done)."""
+
+    ran: bool
+    record: dict = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # stem -> error
+
+    def failure_line(self) -> str:
+        """One line for stderr: how many failed, the first few with their errors, where to look."""
+        total = len(self.record.get("images", []))
+        (first, error), *others = self.failed.items()
+        also = ""
+        if others:
+            names = [stem for stem, _ in others]
+            also = f"; also failed: {', '.join(names[:5])}{', ...' if len(names) > 5 else ''}"
+        return (f"{len(self.failed)} of {total} image(s) failed in the model run: {first}: "
+                f"{error.rstrip('.')}{also} (details in {INGESTION_FILE} and the log above).")
+
+
+class _WorkerDied(Exception):
+    """The worker process ended (crash, os._exit, killed by the system)."""
+
+
+class _WorkerProcess:
+    """One worker: started, asked, located, killed. Messages are JSON over a socket pair."""
+
+    def __init__(self, config: IngestionConfig, code_root: Path, scratch: Path, output: ModelOutput,
+                 index: int):
+        parent_end, child_end = multiprocessing.Pipe(duplex=True)
+        self.stack_dump = scratch / f"worker-{index}-stack.txt"
+        package_parent = Path(__file__).resolve().parents[2]
+        command = [sys.executable, "-m", "aiflash.ingestion.worker",
+                   "--submission-dir", str(code_root), "--control-fd", str(child_end.fileno()),
+                   "--stack-dump", str(self.stack_dump), "--policy", config.policy,
+                   "--parent-pid", str(os.getpid())]
+        if config.device:
+            command += ["--device", config.device]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(
+            command, cwd=package_parent, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, pass_fds=(child_end.fileno(),), start_new_session=True)
+        child_end.close()
+        self._conn = parent_end
+        self._code_root = code_root
+        output.attach(self.process.stdout)
+
+    def ask(self, message: dict, timeout: float) -> dict | None:
+        """Send a request and wait for the reply; None on timeout; _WorkerDied if it ended."""
+        try:
+            self._conn.send_bytes(json.dumps(message).encode())
+        except OSError as exc:
+            raise _WorkerDied(self.exit_description()) from exc
+        return self.receive(timeout)
+
+    def receive(self, timeout: float) -> dict | None:
+        """The next reply (a restored image as ``reply["pixels"]``), None on timeout."""
+        try:
+            if not self._conn.poll(max(timeout, 0.0)):
+                return None
+            data = self._conn.recv_bytes()
+        except (EOFError, OSError) as exc:
+            raise _WorkerDied(self.exit_description()) from exc
+        end = data.index(b"\n")
+        reply = json.loads(data[:end])
+        if "shape" in reply:
+            reply["pixels"] = np.frombuffer(data, np.uint8, offset=end + 1).reshape(reply.pop("shape"))
+        return reply
+
+    def exit_description(self) -> str:
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "it closed its connection"
+        if code < 0:
+            name = signal.Signals(-code).name
+            hint = ": probably out of memory (RAM)" if -code == signal.SIGKILL else ""
+            return f"killed by {name}{hint}"
+        return f"it exited with code {code} (did the model call os._exit() or crash?)"
+
+    def where(self) -> str | None:
+        """Where the participant's code is now, from a stack dump: ``model.py:7 in restore``."""
+        try:
+            os.kill(self.process.pid, signal.SIGUSR1)
+        except ProcessLookupError:
+            return None
+        deadline = time.monotonic() + _STACK_WAIT_S
+        text = ""
+        while not text and time.monotonic() < deadline:
+            time.sleep(0.05)
+            text = self.stack_dump.read_text(errors="replace") if self.stack_dump.exists() else ""
+        time.sleep(0.05)  # faulthandler writes the whole dump at once; let it land
+        text = self.stack_dump.read_text(errors="replace") if self.stack_dump.exists() else text
+        root = str(self._code_root)
+        for path, line, function in re.findall(r'File "([^"]+)", line (\d+) in (\S+)', text):
+            if path.startswith(root + os.sep):
+                return f"{os.path.relpath(path, root)}:{line} in {function}"
+        return None
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+        self._conn.close()
+
+    def stop(self) -> None:
+        """Ask politely, then kill whatever is left of its process group."""
+        try:
+            self._conn.send_bytes(json.dumps({"op": "stop"}).encode())
+            self.process.wait(timeout=_STOP_GRACE_S)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
+
+class _Run:
+    """The state of one ingestion run; ``record()`` is what ingestion.json holds."""
+
+    def __init__(self, config: IngestionConfig, code_root: Path, inputs: dict[str, tuple[Path, Path]],
+                 scratch: Path):
+        self.config = config
+        self.code_root = code_root
+        self.inputs = inputs
+        self.scratch = scratch
+        self.started = time.monotonic()
+        self.deadline = self.started + config.time_budget_s
+        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.output = ModelOutput(sys.stderr)
+        self.images = {stem: {"image": stem, "status": "pending", "error": None, "model_s": None,
+                              "wall_s": None, "peak_gpu_memory_mb": None, "findings": 0, "details": None}
+                       for stem in inputs}
+        self.findings: list[dict] = []
+        self.notes: list[str] = []
+        self.environment: dict = {}
+        self.api: str | None = None
+        self.load_s: list[float] = []
+        self.ready_s: list[float] = []
+        self.load_error: str | None = None
+        self.load_details: str | None = None
+        self.folder_model_s: float | None = None
+        self.workers = 0
+        self.status = "running"
+        self._bar = None
+        self._writer = ThreadPoolExecutor(max_workers=_PENDING_WRITES, thread_name_prefix="png")
+        self._writes: dict[str, tuple[Future, dict]] = {}
+        self._saved = 0.0
+        self._started_workers: list[_WorkerProcess] = []
+
+    # -- record ----------------------------------------------------------------------------------
+    def record(self) -> dict:
+        images = list(self.images.values())
+        model_times = [e["model_s"] for e in images if e["status"] == "ok" and e["model_s"] is not None]
+        peaks = [e["peak_gpu_memory_mb"] for e in images if e["peak_gpu_memory_mb"] is not None]
+        limits = self.config
+        return {
+            "format": RECORD_FORMAT,
+            "status": self.status,
+            "api": self.api,
+            "policy": self.config.policy,
+            "limits": {"image_time_limit_s": limits.image_time_limit_s,
+                       "load_time_limit_s": limits.load_time_limit_s,
+                       "time_budget_s": limits.time_budget_s},
+            "environment": self.environment,
+            "started_at": self.started_at,
+            "total_s": round(time.monotonic() - self.started, 3),
+            "load_s": self.load_s,
+            "worker_ready_s": self.ready_s,
+            "worker_starts": self.workers,
+            "load_error": self.load_error,
+            "load_details": self.load_details,
+            "images_total": len(images),
+            "images_ok": sum(e["status"] == "ok" for e in images),
+            "images_failed": sum(e["status"] in ("failed", "not_run") for e in images),
+            "mean_model_s": round(sum(model_times) / len(model_times), 4) if model_times else None,
+            "folder_model_s": self.folder_model_s,
+            "peak_gpu_memory_mb": max(peaks) if peaks else None,
+            "images": images,
+            "guard_findings": self.findings,
+            "model_output": self.output.summary(),
+            "notes": self.notes,
+        }
+
+    def save(self, force: bool = True) -> None:
+        """Rewrite ingestion.json (at most every _SAVE_EVERY_S seconds unless ``force``)."""
+        now = time.monotonic()
+        if force or now - self._saved >= _SAVE_EVERY_S:
+            write_record(self.config.output_dir, self.record())
+            self._saved = now
+
+    # -- outcomes of single images ----------------------------------------------------------------
+    def _finish(self, stem: str, status: str, error: str | None = None, **values) -> None:
+        entry = self.images[stem]
+        entry.update(status=status, error=error, **values)
+        if status != "ok":
+            (self.config.output_dir / f"{stem}.png").unlink(missing_ok=True)
+        if self._bar is not None:
+            self._bar.update(1)
+        if self.config.verbose:
+            done = sum(e["status"] in ("ok", "failed", "not_run") for e in self.images.values())
+            timing = f" in {entry['model_s']:.2f} s" if entry.get("model_s") is not None else ""
+            state = f"ok{timing}" if status == "ok" else f"FAILED: {error}"
+            print(f"[{done}/{len(self.images)}] {stem}: {state}", flush=True)
+        self.save(force=False)
+
+    def _pending(self) -> list[str]:
+        return [stem for stem, entry in self.images.items() if entry["status"] == "pending"]
+
+    def _fail_pending(self, error: str, status: str = "failed") -> None:
+        for stem in self._pending():
+            self._finish(stem, status, error)
+
+    def _remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    # -- workers ---------------------------------------------------------------------------------
+    def _start_worker(self) -> _WorkerProcess | None:
+        """A worker with the model loaded, or None (the reason in self.load_error)."""
+        limit = min(self.config.load_time_limit_s, self._remaining())
+        if limit <= 0:
+            self.load_error = (f"not run: the total time budget of {self.config.time_budget_s:g} s was "
+                               f"used up")
+            return None
+        self.workers += 1
+        if self.config.verbose and self.workers > 1:
+            print(f"Restarting the model (start {self.workers}) for the remaining images.", flush=True)
+        spawned = time.monotonic()
+        worker = _WorkerProcess(self.config, self.code_root, self.scratch, self.output, self.workers)
+        self._started_workers.append(worker)
+        try:
+            reply = worker.receive(limit)
+        except _WorkerDied as died:
+            last = self.output.last_line()
+            self.load_error = (f"the model process died while loading model.py ({died})"
+                               + (f"; last output: {last}" if last else ""))
+            worker.kill()
+            return None
+        if reply is None:
+            where = worker.where()
+            worker.kill()
+            budget = limit < self.config.load_time_limit_s
+            self.load_error = (
+                f"loading the model (importing model.py and building it) was stopped after {limit:.0f} s"
+                + (f", at {where}" if where else "")
+                + (": the total time budget was used up" if budget else
+                   f": it must take less than {self.config.load_time_limit_s:g} s")
+            )
+            return None
+        self.environment = reply.get("environment") or self.environment
+        if reply["op"] == "load_failed":
+            self.load_error, self.load_details = reply["error"], reply.get("details")
+            worker.stop()
+            return None
+        self.api = reply["api"]
+        self.load_s.append(reply["load_s"])
+        self.ready_s.append(round(time.monotonic() - spawned, 3))
+        return worker
+
+    # -- the two APIs ----------------------------------------------------------------------------
+    def execute(self) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=len(self.images), desc="ingestion", unit="img", file=sys.stderr,
+                         disable=not self.config.progress, leave=False)
+        try:
+            worker = self._start_worker()
+            if worker is None:
+                self._fail_pending(f"the model could not be loaded: {self.load_error}")
+                return
+            if self.api == FOLDER:
+                self._run_folder(worker)
+            else:
+                self._run_per_image(worker)
+        finally:
+            self._bar.close()
+
+    def _run_per_image(self, worker: _WorkerProcess | None) -> None:
+        losses = 0
+        config = self.config
+        for stem in list(self.inputs):
+            if worker is None:
+                if losses >= MAX_CONSECUTIVE_LOSSES:
+                    self._fail_pending(f"not run: the model hung or crashed on {losses} images in a row, "
+                                       f"so it was not restarted again", "not_run")
+                    return
+                worker = self._start_worker()
+                if worker is None:
+                    self._fail_pending(f"not run: restarting the model failed: {self.load_error}", "not_run")
+                    return
+            remaining = self._remaining()
+            if remaining <= 0:
+                self._fail_pending(f"not run: the total time budget of {config.time_budget_s:g} s was "
+                                   f"used up", "not_run")
+                break
+            limit = min(config.image_time_limit_s, remaining)
+            input_path, mask_path = self.inputs[stem]
+            request = {"op": "image", "stem": stem, "input": str(input_path), "mask": str(mask_path)}
+            start = time.monotonic()
+            try:
+                reply = worker.ask(request, limit)
+            except _WorkerDied as died:
+                last = self.output.last_line()
+                self._finish(stem, "failed", f"the model process died while restoring this image "
+                             f"({died})" + (f"; last output: {last}" if last else ""),
+                             wall_s=round(time.monotonic() - start, 3))
+                worker.kill()
+                worker, losses = None, losses + 1
+                continue
+            wall = round(time.monotonic() - start, 3)
+            if reply is None:
+                where = worker.where()
+                worker.kill()
+                worker, losses = None, losses + 1
+                at = f" (it was at {where})" if where else ""
+                if limit < config.image_time_limit_s:
+                    error = (f"stopped after {limit:.0f} s{at}: the total time budget of "
+                             f"{config.time_budget_s:g} s was used up")
+                else:
+                    error = (f"stopped after {limit:g} s{at}: the per-image time limit was exceeded; "
+                             f"make the model faster or look for an endless loop")
+                self._finish(stem, "failed", error, wall_s=wall)
+                continue
+            losses = 0
+            self.findings.extend(reply["findings"])
+            values = {"model_s": reply["model_s"], "wall_s": wall, "findings": len(reply["findings"]),
+                      "peak_gpu_memory_mb": reply["peak_gpu_memory_mb"], "details": reply["details"]}
+            if "pixels" in reply:
+                self._write_later(stem, reply["pixels"], values)
+            else:
+                self._finish(stem, reply["status"], reply["error"], **values)
+        if worker is not None:
+            worker.stop()
+        self._settle_writes(0)
+
+    # -- writing results ---------------------------------------------------------------------------
+    def _write_later(self, stem: str, rgb: np.ndarray, values: dict) -> None:
+        target = self.config.output_dir / f"{stem}.png"
+        self.images[stem]["status"] = "writing"
+        self._writes[stem] = (self._writer.submit(_write_result, target, rgb), values)
+        self._settle_writes(_PENDING_WRITES)
+
+    def _settle_writes(self, keep: int) -> None:
+        """Wait for the oldest writes until at most ``keep`` are pending; record them."""
+        while len(self._writes) > keep:
+            stem = next(iter(self._writes))
+            future, values = self._writes.pop(stem)
+            try:
+                future.result()
+            except OSError as exc:
+                self._finish(stem, "failed", f"writing the result failed ({exc}); this is a problem of "
+                             f"the platform, not of the model: please resubmit", **values)
+            else:
+                self._finish(stem, "ok", **values)
+
+    def _run_folder(self, worker: _WorkerProcess) -> None:
+        config = self.config
+        sizes = {stem: read_rgb(paths[0], error=ReferenceDataError)[0].shape[:2]
+                 for stem, paths in self.inputs.items()}
+        folder_out = self.scratch / "main_output"
+        folder_out.mkdir()
+        limit = min(config.image_time_limit_s * len(self.inputs), self._remaining())
+        request = {"op": "folder", "input_dir": str(config.input_dir / INPUT_DIR),
+                   "output_dir": str(folder_out), "sizes": sorted({tuple(s) for s in sizes.values()})}
+        reason = None
+        try:
+            reply = worker.ask(request, limit)
+        except _WorkerDied as died:
+            reply, reason = None, f"the model process died during main() ({died})"
+        if reply is None:
+            if reason is None:
+                where = worker.where()
+                at = f" (it was at {where})" if where else ""
+                reason = (f"main() was stopped after {limit:.0f} s{at}: the time limit for the folder "
+                          f"(per-image limit x images, within the total budget) was exceeded")
+            worker.kill()
+        else:
+            worker.stop()
+            self.folder_model_s = reply["model_s"]
+            self.findings.extend(reply["findings"])
+            reason = reply["error"]
+            if reply["details"]:
+                self.notes.append(f"main() traceback:\n{reply['details']}")
+            rejected = rejection([_finding(f) for f in reply["findings"]], config.policy)
+            if rejected:
+                self._fail_pending(f"{rejected} (with the folder API one finding fails every image: "
+                                   f"it cannot be attributed to one)")
+                return
+        self._collect_folder_results(folder_out, sizes, reason)
+
+    def _collect_folder_results(self, folder: Path, sizes: dict, reason: str | None) -> None:
+        """Validate every file main() wrote (name, decodability, 8-bit RGB, size) and keep the good."""
+        written = find_predictions(folder)
+        extra = sorted(p.name for stem, paths in written.items() if stem not in self.inputs for p in paths)
+        if extra:
+            self.notes.append(f"main() wrote files that match no input, ignored: {', '.join(extra[:10])}")
+        because = f" ({reason})" if reason else ""
+        for stem in self._pending():
+            paths = written.get(stem, [])
+            if not paths:
+                self._finish(stem, "failed", f"main() wrote no result for this image: expected "
+                             f"{stem}.png in output_path{because}")
+                continue
+            if len(paths) > 1:
+                names = " and ".join(p.name for p in paths)
+                self._finish(stem, "failed", f"main() wrote {names} for the same image; write one {stem}.png")
+                continue
+            path = paths[0]
+            try:
+                rgb, note = read_rgb(path, error=ModelError)
+            except AiflashError as exc:
+                self._finish(stem, "failed", f"main() wrote {str(exc).replace(str(path), path.name)}")
+                continue
+            height, width = sizes[stem]
+            if rgb.shape[:2] != (height, width):
+                self._finish(stem, "failed", f"main() wrote {path.name} of {rgb.shape[0]}x{rgb.shape[1]} but "
+                             f"the input is {height}x{width} (HxW); results must have exactly the input's "
+                             f"size: resolution rescaling is not allowed.")
+                continue
+            target = self.config.output_dir / f"{stem}.png"
+            if path.suffix.lower() == ".png" and not note:
+                shutil.copyfile(path, target)
+            else:
+                write_png(target, rgb)
+            self._finish(stem, "ok")
+
+    def close(self) -> None:
+        for worker in self._started_workers:  # normally all stopped already; after an error of ours, not
+            if worker.process.poll() is None:
+                worker.kill()
+        self._settle_writes(0)
+        self._writer.shutdown()
+        for stem in self._pending():  # only after an internal error of ours
+            self._finish(stem, "failed", "not run: the ingestion program stopped early (see its log)")
+        for partial in self.config.output_dir.glob("*.png.partial"):
+            partial.unlink(missing_ok=True)
+        self.output.finish()
+        self.status = "complete" if all(e["status"] == "ok" for e in self.images.values()) else "failed"
+        self.save()
+
+
+def _write_result(target: Path, rgb: np.ndarray) -> None:
+    partial = target.with_name(target.name + ".partial")
+    write_png(partial, rgb)
+    os.replace(partial, target)
+
+
+def _finding(data: dict) -> Finding:
+    return Finding(data["function"], tuple(data["input_size"]), tuple(data["output_size"]),
+                   data["channels"], data["caller"], data["image"], data["count"])
+
+
+def run_ingestion(config: IngestionConfig) -> IngestionOutcome:
+    """Run the submission's model on every input. A missing model.py means a result submission:
+    nothing is done and the output folder is left untouched."""
+    code_root = find_code_root(config.submission_dir, MODEL_FILE)
+    if code_root is None:
+        return IngestionOutcome(ran=False)
+    # The worker runs in the submission folder: every path it is given must be absolute.
+    config = replace(config, input_dir=config.input_dir.resolve(), output_dir=config.output_dir.resolve())
+    inputs = find_inputs(config.input_dir)
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="aiflash-ingestion-") as scratch:
+        run = _Run(config, code_root.resolve(), inputs, Path(scratch))
+        run.save()
+        try:
+            run.execute()
+        finally:
+            run.close()
+    record = run.record()
+    failed = {e["image"]: e["error"] for e in record["images"] if e["status"] != "ok"}
+    return IngestionOutcome(ran=True, record=record, failed=failed)
+
+
+__all__ = ["IngestionConfig", "IngestionOutcome", "run_ingestion", "PER_IMAGE", "FOLDER",
+           "DEFAULT_IMAGE_TIME_LIMIT_S", "DEFAULT_LOAD_TIME_LIMIT_S", "DEFAULT_TIME_BUDGET_S"]

@@ -1,0 +1,256 @@
+"""The process that runs a participant's model: ``python -m aiflash.ingestion.worker``.
+
+Started by ``runner.py`` in a fresh interpreter (nothing of the parent's state leaks in, and the
+parent can kill it at any moment, even inside a C call). It installs the resampling audit, imports
+the submission's ``model.py`` once, then serves requests from the parent until told to stop: one
+image at a time (per-image API) or the whole folder (folder API). Requests and replies are JSON
+over an inherited socket; whatever the participant's code prints goes to this process's
+stdout/stderr, which the parent captures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import json
+import os
+import platform
+import signal
+import sys
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AiflashError, ReferenceDataError
+from ..images import read_person_mask, read_rgb
+from .api import FOLDER, error_line, load_participant_model, traceback_tail
+from .audit import ResamplingAudit
+from .guard import check_result, rejection
+
+
+class _Channel:
+    """JSON messages over the socket inherited from the parent; a restored image travels in the
+    same message, after the JSON line, as raw HxWx3 uint8 bytes (the parent writes the PNG while
+    this process restores the next image)."""
+
+    def __init__(self, fd: int):
+        self._conn = Connection(fd)
+
+    def send(self, message: dict, pixels: np.ndarray | None = None) -> None:
+        header = json.dumps(message).encode() + b"\n"
+        if pixels is None:
+            self._conn.send_bytes(header)
+            return
+        buffer = bytearray(len(header) + pixels.nbytes)
+        buffer[: len(header)] = header
+        buffer[len(header):] = memoryview(np.ascontiguousarray(pixels)).cast("B")
+        self._conn.send_bytes(buffer)
+
+    def receive(self) -> dict:
+        return json.loads(self._conn.recv_bytes())
+
+
+def _environment(device: str) -> dict:
+    import torch
+
+    from ..device import device_description
+
+    return {
+        "device": device,
+        "device_name": device_description(device),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "python": platform.python_version(),
+        "tf32": bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32),
+    }
+
+
+class _Gpu:
+    """Peak GPU memory per request, and exact timings (CUDA work is asynchronous)."""
+
+    def __init__(self, device: str):
+        import torch
+
+        self._torch = torch if device.startswith("cuda") else None
+        self._device = device
+
+    def reset(self) -> None:
+        if self._torch is not None:
+            self._torch.cuda.reset_peak_memory_stats(self._device)
+
+    def sync(self) -> None:
+        if self._torch is not None:
+            self._torch.cuda.synchronize(self._device)
+
+    def peak_mb(self) -> float | None:
+        if self._torch is None:
+            return None
+        return round(self._torch.cuda.max_memory_allocated(self._device) / 2**20, 1)
+
+
+class Worker:
+    def __init__(self, code_root: Path, device: str, policy: str, audit: ResamplingAudit):
+        import torch
+
+        self.root = code_root
+        self.device = device
+        self.policy = policy
+        self.audit = audit
+        self.gpu = _Gpu(device)
+        self._no_grad = torch.no_grad
+        self.model = None
+
+    def load(self) -> dict:
+        start = time.perf_counter()
+        self.model = load_participant_model(self.root, self.device)
+        return {"op": "ready", "api": self.model.kind, "load_s": round(time.perf_counter() - start, 3)}
+
+    def restore_image(self, request: dict) -> tuple[dict, np.ndarray | None]:
+        """Decode, restore and check one image: the reply, and the result when it passed."""
+        reply = {"op": "image_done", "stem": request["stem"], "status": "failed", "error": None,
+                 "details": None, "model_s": None, "peak_gpu_memory_mb": None, "findings": []}
+        try:
+            image, _ = read_rgb(Path(request["input"]), error=ReferenceDataError)
+            person = read_person_mask(Path(request["mask"]))
+            if person.shape != image.shape[:2]:
+                raise ReferenceDataError(f"{request['mask']}: person mask is {person.shape} but its input "
+                                         f"is {image.shape[:2]} (HxW); fix the input data.")
+        except AiflashError as exc:
+            reply["error"] = f"organiser input data: {exc}"
+            return reply, None
+        shape = image.shape
+        self.gpu.reset()
+        with self.audit.watch({shape[:2]}, request["stem"]) as findings:
+            start = time.perf_counter()
+            try:
+                with self._no_grad():
+                    result = self.model.model.restore(image, person)
+                self.gpu.sync()
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                reply["error"] = f"restore() raised {error_line(exc, self.root)}"
+                reply["details"] = traceback_tail(exc, self.root)
+                print(reply["details"], file=sys.stderr, flush=True)
+                result = None
+            reply["model_s"] = round(time.perf_counter() - start, 4)
+        reply["peak_gpu_memory_mb"] = self.gpu.peak_mb()
+        reply["findings"] = [f.as_dict() for f in findings]
+        if reply["error"]:
+            return reply, None
+        rejected = rejection(findings, self.policy)
+        if rejected:
+            reply["error"] = rejected
+            return reply, None
+        try:
+            rgb = check_result(result, shape)
+        except AiflashError as exc:
+            reply["error"] = str(exc)
+            return reply, None
+        reply["status"] = "ok"
+        reply["shape"] = list(rgb.shape)
+        return reply, rgb
+
+    def run_folder(self, request: dict) -> dict:
+        """Call main() on the whole folder; the parent validates the files it wrote."""
+        reply = {"op": "folder_done", "error": None, "details": None, "model_s": None,
+                 "peak_gpu_memory_mb": None, "findings": []}
+        sizes = {tuple(size) for size in request["sizes"]}
+        self.gpu.reset()
+        with self.audit.watch(sizes, None) as findings:
+            start = time.perf_counter()
+            try:
+                with self._no_grad():
+                    self.model.main(str(self.root), request["input_dir"], request["output_dir"], self.device)
+                self.gpu.sync()
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                reply["error"] = f"main() raised {error_line(exc, self.root)}"
+                reply["details"] = traceback_tail(exc, self.root)
+                print(reply["details"], file=sys.stderr, flush=True)
+            reply["model_s"] = round(time.perf_counter() - start, 4)
+        reply["peak_gpu_memory_mb"] = self.gpu.peak_mb()
+        reply["findings"] = [f.as_dict() for f in findings]
+        return reply
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: be killed when the ingestion program dies, even if the model never returns."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _prepare_process(code_root: Path, stack_dump: Path) -> None:
+    # The parent sends SIGUSR1 before killing a model that overran its time: the stack then says
+    # where it was stuck (faulthandler writes from C, so it works in `while True: pass` too).
+    dump = open(stack_dump, "w")  # kept open for the life of the process
+    faulthandler.register(signal.SIGUSR1, file=dump, all_threads=True)
+    os.chdir(code_root)  # relative paths in participant code resolve inside the submission
+    sys.dont_write_bytecode = True  # leave the submission folder as it was unpacked (maybe read-only)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run a participant's model for the ingestion program.")
+    parser.add_argument("--submission-dir", type=Path, required=True)
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--stack-dump", type=Path, required=True)
+    parser.add_argument("--policy", required=True)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--parent-pid", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.parent_pid:
+        _die_with_parent(args.parent_pid)
+    channel = _Channel(args.control_fd)
+    code_root = args.submission_dir.resolve()
+    _prepare_process(code_root, args.stack_dump)
+
+    audit = ResamplingAudit(code_root)
+    audit.install()  # before model.py is imported: `from cv2 import resize` must bind the wrapper
+    environment: dict = {}
+    from ..device import pick_device
+
+    try:
+        device = pick_device(args.device)
+    except RuntimeError as exc:  # CUDA asked for but absent: the organisers' setting, not the model
+        channel.send({"op": "load_failed", "error": f"device: {exc} (--device {args.device})",
+                      "details": None, "environment": environment})
+        return 0
+    try:
+        environment = _environment(device)
+        worker = Worker(code_root, device, args.policy, audit)
+        ready = worker.load()
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        message = str(exc) if isinstance(exc, AiflashError) else f"model.py: {error_line(exc, code_root)}"
+        details = traceback_tail(exc.__cause__ or exc, code_root)
+        print(details, file=sys.stderr, flush=True)
+        channel.send({"op": "load_failed", "error": message, "details": details, "environment": environment})
+        return 0
+    channel.send({**ready, "environment": environment})
+    while True:
+        request = channel.receive()
+        if request["op"] == "stop":
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)  # skips the interpreter's teardown (a second with torch loaded): nothing to save
+        if request["op"] == "image" and worker.model.kind != FOLDER:
+            channel.send(*worker.restore_image(request))
+        elif request["op"] == "folder" and worker.model.kind == FOLDER:
+            channel.send(worker.run_folder(request))
+        else:
+            raise RuntimeError(f"unexpected request {request['op']!r} for a {worker.model.kind} model")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Report thumbnails of one image, made from its validated arrays while they are in memory.
+
+The scoring pipeline calls ``make_preview``; the report only embeds the bytes, so no report code
+ever decodes a file (data flows one way: arrays -> thumbnails -> report).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+PREVIEW_SIZE = 240  # long side of the report's thumbnails, in pixels
+ERROR_FULL_SCALE = 64  # |result - GT| (8-bit levels, mean over RGB) shown at full heat
+
+
+@dataclass(frozen=True)
+class ImagePreview:
+    """Thumbnails (JPEG bytes) of one image, made by the scoring pipeline while its arrays are in
+    memory, so the report never decodes a file. ``input`` is None when no input image is at hand
+    (the Codabench scoring job has none)."""
+
+    gt: bytes
+    result: bytes
+    error: bytes
+    input: bytes | None = None
+
+
+def _thumbnail(rgb: np.ndarray, size: int) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    scale = min(1.0, size / max(height, width))
+    if scale >= 1.0:
+        return rgb
+    return cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                      interpolation=cv2.INTER_AREA)
+
+
+def _jpeg(rgb: np.ndarray, quality: int = 82) -> bytes:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding of a thumbnail failed")
+    return data.tobytes()
+
+
+def make_preview(result: np.ndarray, gt: np.ndarray, person: np.ndarray,
+                 input_rgb: np.ndarray | None = None, size: int = PREVIEW_SIZE) -> ImagePreview:
+    """Thumbnails of GT, result and input, and an error heat map: mean |result − GT| over RGB
+    (0 → dark, ≥ ERROR_FULL_SCALE levels → bright) with the person mask outlined in cyan."""
+    error = cv2.transform(cv2.absdiff(result, gt), np.full((1, 3), 1 / 3, np.float32))
+    small_error = _thumbnail(error, size)
+    heat = cv2.applyColorMap(np.clip(small_error * (255.0 / ERROR_FULL_SCALE), 0, 255).astype(np.uint8),
+                             cv2.COLORMAP_INFERNO)
+    heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
+    outline = cv2.resize(person.astype(np.uint8) * 255, heat.shape[1::-1], interpolation=cv2.INTER_AREA)
+    contours, _ = cv2.findContours((outline >= 128).astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(heat, contours, -1, (0, 229, 255), 1, lineType=cv2.LINE_AA)
+    return ImagePreview(
+        gt=_jpeg(_thumbnail(gt, size)), result=_jpeg(_thumbnail(result, size)), error=_jpeg(heat, 85),
+        input=None if input_rgb is None else _jpeg(_thumbnail(input_rgb, size)))

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Benchmark: what the ingestion program costs around a model, per 1K image (target <= 60 ms).
+
+Runs ``ingestion_program/ingestion.py`` exactly as Codabench does (a fresh process, the three
+folders as options) with the identity sample submission on ``--images`` 1K inputs (the sample
+inputs, 1024x768 and 768x1024 JPEGs with masks, repeated under new names), then reads its
+``ingestion.json``. Reported:
+
+- per-image overhead: (run time after the model is loaded - model time) / images: decoding the
+  input and mask, the guard, passing the result back, the lossless PNG write, the record;
+- fixed start-up: starting the model process (interpreter, torch, the audit's patches) and loading
+  the model, paid once per run (again after a hang or crash);
+- the whole process's wall time per image, start-up included.
+
+    python tools/bench_ingestion.py [--images 100] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "reference_data" / "sample"
+TARGET_MS = 60.0
+
+
+def make_inputs(root: Path, count: int) -> Path:
+    inputs = sorted((SAMPLE / "input").iterdir())
+    masks = {p.stem: p for p in (SAMPLE / "mask_personmask").iterdir()}
+    for sub in ("input", "mask_personmask"):
+        (root / sub).mkdir(parents=True)
+    for index in range(count):
+        source = inputs[index % len(inputs)]
+        stem = f"{index + 1:04d}"
+        shutil.copy(source, root / "input" / f"{stem}{source.suffix}")
+        shutil.copy(masks[source.stem], root / "mask_personmask" / f"{stem}.png")
+    return root
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-ingestion-") as tmp:
+        tmp = Path(tmp)
+        inputs = make_inputs(tmp / "input_data", args.images)
+        output = tmp / "output"
+        command = [sys.executable, "ingestion.py", "--input-dir", str(inputs), "--submission-dir",
+                   str(REPO / "sample_submissions" / "identity"), "--output-dir", str(output), "--quiet"]
+        if args.device:
+            command += ["--device", args.device]
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=REPO / "ingestion_program", capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            print(done.stdout + done.stderr, file=sys.stderr)
+            return 1
+        record = json.loads((output / "ingestion.json").read_text())
+    images = record["images_total"]
+    model_s = sum(e["model_s"] for e in record["images"])
+    ready = record["worker_ready_s"][0]
+    per_image_ms = 1000 * (record["total_s"] - ready - model_s) / images
+    verdict = "OK" if per_image_ms <= TARGET_MS else "OVER TARGET"
+    env = record["environment"]
+    print(f"ingestion overhead around an identity model, {images} images at 1K, {env['device_name']}:")
+    print(f"  per image: {per_image_ms:.1f} ms (decode, guard, result transfer, PNG write, record; "
+          f"target <= {TARGET_MS:.0f} ms: {verdict})")
+    print(f"  start-up, once per run: {ready:.2f} s (model process, imports, audit patches; model "
+          f"load {record['load_s'][0]:.3f} s)")
+    print(f"  whole process: {wall:.2f} s = {1000 * wall / images:.1f} ms per image, start-up included")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
