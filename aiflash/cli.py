@@ -15,6 +15,8 @@ COMMAND_MODULES = (
     "aiflash.commands.score",
     "aiflash.commands.weights",
     "aiflash.commands.ingest",
+    "aiflash.commands.leaderboard",
+    "aiflash.commands.assess",
 )
 
 
