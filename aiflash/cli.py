@@ -17,6 +17,10 @@ COMMAND_MODULES = (
     "aiflash.commands.ingest",
     "aiflash.commands.leaderboard",
     "aiflash.commands.assess",
+    "aiflash.commands.bundle",
+    "aiflash.commands.data",
+    "aiflash.commands.codabench_run",
+    "aiflash.commands.dry_run",
 )
 
 
