@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 WEIGHTS := $(VENV)/share/aiflash/lpips_alexnet_backbone.pt
 DEMO_OUT ?= demo_output
 
-.PHONY: setup weights demo test lint bench bundle clean
+.PHONY: setup weights demo test lint bench bundle clean docker pin-image reproduce browser leaderboard
 .DELETE_ON_ERROR:
 
 setup: $(INSTALLED) $(WEIGHTS)
@@ -31,8 +31,14 @@ demo: setup
 	cd scoring_program && ../$(PY) score.py --reference-dir ../reference_data/sample \
 		--prediction-dir ../reference_data/sample/results --output-dir $(abspath $(DEMO_OUT))
 
-test: setup
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; no download by
+# Playwright itself). Installs with apt-get when missing; instant when present.
+browser:
+	bash tools/setup_browser.sh
+
+test: setup browser
 	$(VENV)/bin/ruff check aiflash tests scoring_program ingestion_program tools
+	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/pytest -q
 
 lint: setup
@@ -40,6 +46,51 @@ lint: setup
 
 bench: setup
 	$(PY) tools/bench_scoring.py
+
+bench-ingestion: setup
+	$(PY) tools/bench_ingestion.py
+
+# The Codabench bundle, dist/aiflash-portrait-ntire2026.zip, from competition.yaml; phase data
+# default to reference_data/sample (organisers: BUNDLE_ARGS="--phase-data 2=DIR --phase-data 3=DIR").
+BUNDLE_ARGS ?=
+bundle: $(INSTALLED)
+	$(VENV)/bin/aiflash bundle --source . --output-dir dist $(BUNDLE_ARGS)
+
+# The competition image; IMAGE must equal aiflash.bundle.DOCKER_IMAGE (tests/test_docker.py checks).
+IMAGE ?= ntire2026raim/aiflash-portrait:1.0.0
+docker:
+	docker build -t $(IMAGE) .
+
+# Rewrite the Dockerfile's FROM to tag@sha256:digest (needs network); commit the result.
+pin-image:
+	tools/pin_image.sh Dockerfile
+
+# Organisers' reproduction (docs/organisers.md), e.g.
+#   make reproduce SUBMISSIONS=finalists DATA=final_data GPUS=0,1 ONLINE=leaderboard.csv
+SUBMISSIONS ?= submissions
+DATA ?= final_data
+GPUS ?= 0
+RUNNER ?= docker
+ONLINE ?=
+REPRO_OUT ?= reproduction
+REPRO_ARGS ?=
+reproduce: setup
+	$(VENV)/bin/aiflash reproduce --submissions $(SUBMISSIONS) --data $(DATA) --gpus $(GPUS) \
+		--runner $(RUNNER) --image $(IMAGE) --output-dir $(REPRO_OUT) \
+		$(if $(ONLINE),--online $(ONLINE)) $(REPRO_ARGS)
+
+# The leaderboard site: one self-contained page + CSV/JSON of every table, e.g.
+#   make leaderboard PHASE2=phase2_export.csv REPRODUCTION=reproduction/reproduction.csv \
+#        SUBJECTIVE=assessment_output/subjective_scores.csv
+PHASE1 ?=
+PHASE2 ?=
+REPRODUCTION ?=
+SUBJECTIVE ?=
+LEADERBOARD_OUT ?= leaderboard_output
+leaderboard: $(INSTALLED)
+	$(VENV)/bin/aiflash leaderboard --output-dir $(LEADERBOARD_OUT) $(if $(PHASE1),--phase1 $(PHASE1)) \
+		$(if $(PHASE2),--phase2 $(PHASE2)) \
+		$(if $(REPRODUCTION),--reproduction $(REPRODUCTION)) $(if $(SUBJECTIVE),--subjective $(SUBJECTIVE))
 
 clean:
 	rm -rf $(VENV) dist $(DEMO_OUT) .pytest_cache .ruff_cache

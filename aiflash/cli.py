@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "aiflash.commands.ingest",
     "aiflash.commands.leaderboard",
     "aiflash.commands.assess",
+    "aiflash.commands.reproduce",
     "aiflash.commands.bundle",
     "aiflash.commands.data",
     "aiflash.commands.codabench_run",
