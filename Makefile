@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 WEIGHTS := $(VENV)/share/aiflash/lpips_alexnet_backbone.pt
 DEMO_OUT ?= demo_output
 
-.PHONY: setup weights demo test lint bench bundle clean docker pin-image reproduce browser leaderboard
+.PHONY: setup weights demo test lint bench bench-ingestion bundle clean docker pin-image reproduce browser leaderboard
 .DELETE_ON_ERROR:
 
 setup: $(INSTALLED) $(WEIGHTS)

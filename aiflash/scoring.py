@@ -1,11 +1,13 @@
 """Scoring pipeline: matched files -> validated arrays -> per-image metric rows -> means -> Score.
 
-Decoding runs in a worker thread one image ahead of the metrics (cv2 and numpy release the GIL),
-so disk and PNG decoding overlap with LPIPS.
+A worker thread decodes each image and computes its numpy/cv2 metrics (and report thumbnails)
+ahead of the main thread, which runs only the LPIPS forward: cv2 and numpy release the GIL, so
+that work fills the gaps of torch's parallel convolutions.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from .device import pick_device
 from .discovery import INPUT_DIR, ImageCase, find_predictions, find_reference, match_cases
 from .errors import ReferenceDataError, SubmissionError
 from .formula import ScoreBreakdown, compute_score
@@ -26,7 +29,7 @@ from .metrics.ssim import global_ssim
 from .previews import PREVIEW_SIZE, ImagePreview, make_preview
 from .profile import SCORED_METRICS, Profile
 
-PREFETCH = 2
+PREFETCH = 12  # ~80 MB of decoded images; the first ones overlap with start-up
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class ScoringResult:
     breakdown: ScoreBreakdown
     extra_means: dict[str, float]
     notes: list[str]
+    device: str  # what LPIPS ran on
     previews: dict[str, ImagePreview] = field(default_factory=dict)  # report thumbnails by stem
 
 
@@ -76,17 +80,10 @@ def load_case(case: ImageCase) -> LoadedCase:
     return LoadedCase(case, result, gt, person, note)
 
 
-def measure(loaded: LoadedCase, lpips_model: LpipsAlex, profile: Profile) -> dict:
-    """All metrics of one image as a table row (None where a metric is undefined)."""
+def pixel_metrics(loaded: LoadedCase, profile: Profile) -> dict:
+    """Every metric but LPIPS (numpy/cv2, GIL released): computed beside the LPIPS forward."""
     result, gt, person = loaded.result, loaded.gt, loaded.person
     row = {
-        "image": loaded.case.stem,
-        "result_file": loaded.case.prediction_path.name,
-        "width": gt.shape[1],
-        "height": gt.shape[0],
-        "person_fraction": float(person.mean()),
-        "LPIPS_person": person_lpips(lpips_model, result, gt, person,
-                                     profile.lpips_box_margin, loaded.case.mask_path.name),
         "DeltaE_person": person_delta_e(result, gt, person),
         "PSNR_bg": background_psnr(result, gt, person),
         "SSIM_global": global_ssim(result, gt),
@@ -95,18 +92,43 @@ def measure(loaded: LoadedCase, lpips_model: LpipsAlex, profile: Profile) -> dic
         from .metrics.ciede2000 import person_ciede2000
 
         row["CIEDE2000_person"] = person_ciede2000(result, gt, person)
-    row["note"] = loaded.note
     return row
 
 
-def _prefetched(cases: list[ImageCase]) -> Iterator[LoadedCase]:
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
-        pending = [pool.submit(load_case, c) for c in cases[:PREFETCH]]
-        for index in range(len(cases)):
-            loaded = pending.pop(0).result()
-            if index + PREFETCH < len(cases):
-                pending.append(pool.submit(load_case, cases[index + PREFETCH]))
-            yield loaded
+@dataclass(frozen=True)
+class PreparedCase:
+    """One image decoded, with its pixel metrics and (optionally) report thumbnails."""
+
+    loaded: LoadedCase
+    metrics: dict
+    preview: ImagePreview | None
+
+
+def prepare_case(case: ImageCase, profile: Profile, with_preview: bool) -> PreparedCase:
+    loaded = load_case(case)
+    return PreparedCase(loaded, pixel_metrics(loaded, profile), preview(loaded) if with_preview else None)
+
+
+def _prepared(cases: list[ImageCase], profile: Profile, with_preview: bool) -> Iterator[PreparedCase]:
+    """Cases prepared in a worker thread, PREFETCH ahead of the caller (which runs LPIPS). The
+    first ones start at once, so they overlap with loading the LPIPS model."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare")
+    pending = [pool.submit(prepare_case, c, profile, with_preview) for c in cases[:PREFETCH]]
+
+    def stream() -> Iterator[PreparedCase]:
+        try:
+            for index in range(len(cases)):
+                prepared = pending.pop(0).result()
+                if index + PREFETCH < len(cases):
+                    pending.append(pool.submit(prepare_case, cases[index + PREFETCH], profile,
+                                               with_preview))
+                yield prepared
+        finally:
+            for job in pending:
+                job.cancel()
+            pool.shutdown(wait=True)
+
+    return stream()
 
 
 def _with_progress(items: Iterator[LoadedCase], total: int, progress: str | None):
@@ -146,26 +168,57 @@ def preview(loaded: LoadedCase) -> ImagePreview:
     return make_preview(loaded.result, loaded.gt, loaded.person, _input_thumbnail_source(loaded))
 
 
-def measure_cases(cases: list[ImageCase], profile: Profile, device: str,
+def _lpips_lanes(device: str) -> int:
+    """How many LPIPS forwards run at once. On CPU, two images each on half the cores beat one
+    image on all of them: torch's parallel regions wait for their slowest thread, so any other
+    work on a core (decoding, the pixel metrics) stalls them all; independent forwards do not."""
+    import torch
+
+    if device != "cpu" or (os.cpu_count() or 1) < 2:
+        return 1
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+    return 2
+
+
+def measure_cases(cases: list[ImageCase], profile: Profile, device: str | None,
                   progress: str | None = None,
-                  previews: dict[str, ImagePreview] | None = None) -> pd.DataFrame:
-    """Per-image metric rows (one per case, in order) as a DataFrame.
+                  previews: dict[str, ImagePreview] | None = None) -> tuple[pd.DataFrame, str]:
+    """Per-image metric rows (one per case, in order) as a DataFrame, and the device LPIPS ran on
+    (``device`` None: CUDA if available, else CPU).
 
     ``progress``: "bar" (terminal), "lines" (log files) or None. With ``previews``, each image's
     report thumbnails are added to it, by stem.
     """
+    stream = _prepared(cases, profile, previews is not None)
+    device = pick_device(device)  # imports torch: while the first images are being prepared
     lpips_model = LpipsAlex(device)
+    lanes = _lpips_lanes(device)
+
+    def row(prepared: PreparedCase) -> dict:
+        loaded = prepared.loaded
+        return {
+            "image": loaded.case.stem,
+            "result_file": loaded.case.prediction_path.name,
+            "width": loaded.gt.shape[1],
+            "height": loaded.gt.shape[0],
+            "person_fraction": float(loaded.person.mean()),
+            "LPIPS_person": person_lpips(lpips_model, loaded.result, loaded.gt, loaded.person,
+                                         profile.lpips_box_margin, loaded.case.mask_path.name),
+            **prepared.metrics,
+            "note": loaded.note,
+        }
+
     rows = []
-    # Thumbnails are made on a side thread while the metrics run (cv2 releases the GIL).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preview") as side:
-        pending = {}
-        for loaded in _with_progress(_prefetched(cases), len(cases), progress):
-            if previews is not None:
-                pending[loaded.case.stem] = side.submit(preview, loaded)
-            rows.append(measure(loaded, lpips_model, profile))
-        if previews is not None:
-            previews.update({stem: job.result() for stem, job in pending.items()})
-    return pd.DataFrame(rows).astype({k: float for k in SCORED_METRICS})
+    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="lpips") as pool:
+        in_flight: list = []
+        for prepared in _with_progress(stream, len(cases), progress):
+            in_flight.append(pool.submit(row, prepared))
+            if prepared.preview is not None:
+                previews[prepared.loaded.case.stem] = prepared.preview
+            if len(in_flight) >= lanes:
+                rows.append(in_flight.pop(0).result())
+        rows.extend(job.result() for job in in_flight)
+    return pd.DataFrame(rows).astype({k: float for k in SCORED_METRICS}), device
 
 
 def metric_means(per_image: pd.DataFrame, keys: tuple[str, ...]) -> dict[str, float]:
@@ -182,15 +235,15 @@ def metric_means(per_image: pd.DataFrame, keys: tuple[str, ...]) -> dict[str, fl
     return means
 
 
-def score_submission(reference_dir: Path, prediction_dir: Path, profile: Profile, device: str,
+def score_submission(reference_dir: Path, prediction_dir: Path, profile: Profile, device: str | None,
                      progress: str | None = None,
                      failed_in_ingestion: dict[str, str] | None = None) -> ScoringResult:
     """Score a folder of results against reference data; raises AiflashError on bad input."""
     cases = match_cases(find_reference(reference_dir), find_predictions(prediction_dir),
                         failed_in_ingestion)
     previews: dict[str, ImagePreview] = {}
-    per_image = measure_cases(cases, profile, device, progress, previews)
+    per_image, device = measure_cases(cases, profile, device, progress, previews)
     breakdown = compute_score(metric_means(per_image, SCORED_METRICS), profile)
     extra = metric_means(per_image, profile.extra_metrics) if profile.extra_metrics else {}
     notes = [f"{row.result_file}: {row.note}" for row in per_image.itertuples() if row.note]
-    return ScoringResult(per_image, breakdown, extra, notes, previews)
+    return ScoringResult(per_image, breakdown, extra, notes, device, previews)

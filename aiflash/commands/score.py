@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..device import pick_device
 from ..discovery import requires_code_submission
 from ..errors import SubmissionError
 from ..ingestion.record import ingestion_sections, read_ingestion
@@ -43,7 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: dict[str, str] | No
 
 def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
-    device = pick_device(args.device)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     # A stale scores.json from an earlier run must never pass for this run's result.
     (args.output_dir / SCORES_FILE).unlink(missing_ok=True)
@@ -53,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise SubmissionError(
             "this phase takes code submissions, but these results were not produced by the ingestion "
             "program (no ingestion.json): upload a zip with model.py at its root, not result images.")
-    result = score_submission(args.reference_dir, args.prediction_dir, profile, device,
+    result = score_submission(args.reference_dir, args.prediction_dir, profile, args.device,
                               progress=None if args.quiet else "bar" if sys.stderr.isatty() else "lines",
                               failed_in_ingestion=ingestion.failed if ingestion else None)
     scores = leaderboard_scores(result.breakdown, result.extra_means)
@@ -63,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         sections=ingestion_sections(ingestion) if ingestion else None,
         previews=result.previews))
     write_scores_json(args.output_dir, scores)
-    print(f"Scored {len(result.per_image)} images on {device} (profile {profile.name}).")
+    print(f"Scored {len(result.per_image)} images on {result.device} (profile {profile.name}).")
     for key, value in scores.items():
         print(f"  {key:<17} {value:.4f}")
     for note in result.notes:

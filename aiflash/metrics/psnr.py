@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 PSNR_IDENTICAL = 100.0
@@ -14,16 +15,15 @@ def background_psnr(result: np.ndarray, gt: np.ndarray, person: np.ndarray) -> f
     (values in [0,1]). Returns 100.0 when the background is identical, None when the mask covers
     every pixel (undefined: the image is left out of this metric's mean).
 
-    Integer differences are summed exactly, so this is the published float32 computation without
-    its rounding.
+    The squared 8-bit differences are summed exactly, so this is the published float32
+    computation without its rounding.
     """
     background = ~person
     count = int(np.count_nonzero(background))
     if count == 0:
         return None
-    diff = result.astype(np.int32) - gt.astype(np.int32)
-    squared = np.einsum("hwc,hwc->hw", diff, diff)
-    total = int(squared[background].sum(dtype=np.int64))
+    # Sum of squared 8-bit differences over the background, all channels: exact in float64.
+    total = cv2.norm(result, gt, cv2.NORM_L2SQR, mask=background.view(np.uint8))
     if total == 0:
         return PSNR_IDENTICAL
     mse = total / (3.0 * 255.0 * 255.0 * count)
