@@ -89,7 +89,7 @@ def _flatten(tree: object, prefix: str = "") -> dict[str, object]:
     return flat
 
 
-def _tensor_digest(arrays: list[np.ndarray]) -> str:
+def tensor_digest(arrays: list[np.ndarray]) -> str:
     digest = hashlib.sha256()
     for array in arrays:
         digest.update(np.ascontiguousarray(array, dtype="<f4").tobytes())
@@ -119,9 +119,9 @@ def convert_checkpoint(ckpt_bytes: bytes) -> dict[str, np.ndarray]:
         if kernel.shape != (1, 1, channels, 1):
             raise WeightsError(f"{MEMBER}: NetLinLayer_{k} has shape {kernel.shape}")
         linear.append(kernel.transpose(3, 2, 0, 1))
-    if _tensor_digest(list(backbone.values())) != BACKBONE_SHA256:
+    if tensor_digest(list(backbone.values())) != BACKBONE_SHA256:
         raise WeightsError(f"{MEMBER}: converted backbone does not match its pinned sha256")
-    if _tensor_digest(linear) != LINEAR_SHA256:
+    if tensor_digest(linear) != LINEAR_SHA256:
         raise WeightsError(f"{MEMBER}: linear layers do not match their pinned sha256")
     return backbone
 
@@ -192,6 +192,6 @@ def load_backbone(path: Path | None = None) -> dict:
     expected = [f"features.{i}.{p}" for i, _ in BACKBONE_LAYOUT.values() for p in ("weight", "bias")]
     if not isinstance(state, dict) or list(state) != expected:
         raise WeightsError(f"{path}: not an LPIPS AlexNet backbone file; {FIX_COMMAND}.")
-    if _tensor_digest([state[k].numpy() for k in expected]) != BACKBONE_SHA256:
+    if tensor_digest([state[k].numpy() for k in expected]) != BACKBONE_SHA256:
         raise WeightsError(f"{path}: LPIPS weights are corrupted (sha256 mismatch); {FIX_COMMAND}.")
     return state

@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from aiflash.cli import run_handler  # noqa: E402
+from aiflash.cli import exit_now, run_handler  # noqa: E402
 from aiflash.commands import score  # noqa: E402
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     score.add_arguments(parser, defaults=score.CODABENCH_DEFAULTS)
-    sys.exit(run_handler(score.run, parser.parse_args()))
+    exit_now(run_handler(score.run, parser.parse_args()))

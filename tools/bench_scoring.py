@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import runpy
+import os
 import subprocess
 import sys
 import tempfile
@@ -47,35 +46,28 @@ def generate(root: Path, count: int) -> tuple[Path, Path]:
     return ref, res
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def child(kind: str, ref: Path, res: Path, out: Path) -> None:
-    """Runs inside the fresh process: score, then record this process's peak RSS."""
-    if kind == "published":
-        import published_scorer
-
-        result = published_scorer.score_folder(ref, res)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "published.json").write_text(json.dumps(result))
-    else:
-        sys.argv = ["score.py", "--reference-dir", str(ref), "--prediction-dir", str(res),
-                    "--output-dir", str(out), "--quiet"]
-        try:
-            runpy.run_path(str(REPO / "scoring_program" / "score.py"), run_name="__main__")
-        except SystemExit as exc:
-            if exc.code:
-                raise
-    (out / "rss.json").write_text(json.dumps({"peak_rss_mb": peak_rss_mb()}))
-
-
-def timed_child(kind: str, ref: Path, res: Path, out: Path) -> tuple[float, float]:
+def timed_run(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of ``command`` in a fresh process, start-up and exit included."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--child", kind, str(ref), str(res), str(out)],
-                   check=True)
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
-    return wall, json.loads((out / "rss.json").read_text())["peak_rss_mb"]
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"{command[1]} failed with exit code {process.returncode}")
+    return wall, usage.ru_maxrss / 1024.0
+
+
+def run_published(ref: Path, res: Path, out: Path) -> tuple[float, float]:
+    out.mkdir(parents=True, exist_ok=True)
+    return timed_run([sys.executable, str(REPO / "tools" / "published_scorer.py"), str(ref), str(res),
+                      str(out / "published.json")], REPO)
+
+
+def run_ours(ref: Path, res: Path, out: Path) -> tuple[float, float]:
+    """scoring_program/score.py exactly as Codabench runs it (cwd = the program folder)."""
+    return timed_run([sys.executable, "score.py", "--reference-dir", str(ref), "--prediction-dir", str(res),
+                      "--output-dir", str(out), "--quiet"], REPO / "scoring_program")
 
 
 def stage_breakdown(ref: Path, res: Path, count: int) -> None:
@@ -142,20 +134,15 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--stage-images", type=int, default=10)
     parser.add_argument("--keep", type=Path, default=None, help="generate into (and keep) this folder")
-    parser.add_argument("--child", nargs=4, metavar=("KIND", "REF", "RES", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        kind, ref, res, out = args.child
-        child(kind, Path(ref), Path(res), Path(out))
-        return
     with tempfile.TemporaryDirectory(prefix="aiflash-bench-") as tmp:
         root = args.keep or Path(tmp)
         ref, res = (root / "ref", root / "res") if (root / "ref" / "gt").is_dir() else generate(
             root, args.images)
         count = len(list((ref / "gt").iterdir()))
         print(f"{count} pairs at 1K in {root}")
-        base_wall, base_rss = timed_child("published", ref, res, root / "out_published")
-        ours_wall, ours_rss = timed_child("ours", ref, res, root / "out_ours")
+        base_wall, base_rss = run_published(ref, res, root / "out_published")
+        ours_wall, ours_rss = run_ours(ref, res, root / "out_ours")
         worst = compare(root / "out_ours", root / "out_published")
         print(f"published restatement: {base_wall:7.1f} s wall  peak RSS {base_rss:7.0f} MB")
         print(f"aiflash score.py:      {ours_wall:7.1f} s wall  peak RSS {ours_rss:7.0f} MB")

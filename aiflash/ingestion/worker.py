@@ -122,23 +122,8 @@ class Worker:
             reply["error"] = f"organiser input data: {exc}"
             return reply, None
         shape = image.shape
-        self.gpu.reset()
-        with self.audit.watch({shape[:2]}, request["stem"]) as findings:
-            start = time.perf_counter()
-            try:
-                with self._no_grad():
-                    result = self.model.model.restore(image, person)
-                self.gpu.sync()
-            except BaseException as exc:
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
-                reply["error"] = f"restore() raised {error_line(exc, self.root)}"
-                reply["details"] = traceback_tail(exc, self.root)
-                print(reply["details"], file=sys.stderr, flush=True)
-                result = None
-            reply["model_s"] = round(time.perf_counter() - start, 4)
-        reply["peak_gpu_memory_mb"] = self.gpu.peak_mb()
-        reply["findings"] = [f.as_dict() for f in findings]
+        result, findings = self._call_model(reply, "restore()", {shape[:2]}, request["stem"],
+                                            lambda: self.model.model.restore(image, person))
         if reply["error"]:
             return reply, None
         rejected = rejection(findings, self.policy)
@@ -159,23 +144,32 @@ class Worker:
         reply = {"op": "folder_done", "error": None, "details": None, "model_s": None,
                  "peak_gpu_memory_mb": None, "findings": []}
         sizes = {tuple(size) for size in request["sizes"]}
+        self._call_model(reply, "main()", sizes, None, lambda: self.model.main(
+            str(self.root), request["input_dir"], request["output_dir"], self.device))
+        return reply
+
+    def _call_model(self, reply: dict, label: str, sizes: set, stem: str | None, call):
+        """Run participant code under the audit, timing it and recording into ``reply`` its
+        time, peak GPU memory, findings and, if it raised, the error; returns (result, findings)."""
+        result = None
         self.gpu.reset()
-        with self.audit.watch(sizes, None) as findings:
+        with self.audit.watch(sizes, stem) as findings:
             start = time.perf_counter()
             try:
                 with self._no_grad():
-                    self.model.main(str(self.root), request["input_dir"], request["output_dir"], self.device)
+                    result = call()
                 self.gpu.sync()
             except BaseException as exc:
                 if isinstance(exc, KeyboardInterrupt):
                     raise
-                reply["error"] = f"main() raised {error_line(exc, self.root)}"
+                reply["error"] = f"{label} raised {error_line(exc, self.root)}"
                 reply["details"] = traceback_tail(exc, self.root)
                 print(reply["details"], file=sys.stderr, flush=True)
+                result = None
             reply["model_s"] = round(time.perf_counter() - start, 4)
         reply["peak_gpu_memory_mb"] = self.gpu.peak_mb()
         reply["findings"] = [f.as_dict() for f in findings]
-        return reply
+        return result, findings
 
 
 def _die_with_parent(parent_pid: int) -> None:

@@ -6,10 +6,12 @@ computed with the authors' ``lpips`` package; the backbone comes from our offlin
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
-from ..errors import ReferenceDataError
-from ..lpips_weights import load_backbone
+from ..errors import ReferenceDataError, WeightsError
+from ..lpips_weights import LINEAR_SHA256, load_backbone, tensor_digest
 
 BOX_MARGIN = 8
 MIN_SIDE = 31  # AlexNet's receptive field chain needs at least this many pixels per side
@@ -27,6 +29,22 @@ def person_box(person: np.ndarray, margin: int = BOX_MARGIN) -> tuple[int, int, 
             max(0, cols[0] - margin), min(width, cols[-1] + 1 + margin))
 
 
+@contextmanager
+def _without_random_init(torch):
+    """Skip torch's random weight initialisation while LPIPS is built (~0.3 s, mostly AlexNet's
+    classifier, which LPIPS discards): every weight it keeps is then loaded from disk and checked."""
+    init = torch.nn.init
+    names = ("kaiming_uniform_", "uniform_", "normal_", "constant_", "zeros_", "ones_")
+    saved = {name: getattr(init, name) for name in names}
+    for name in names:
+        setattr(init, name, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(init, name, function)
+
+
 class LpipsAlex:
     """LPIPS-Alex v0.1 built once (weights from disk) and reused for every image."""
 
@@ -36,7 +54,7 @@ class LpipsAlex:
         import lpips
         import torch
 
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _without_random_init(torch):
             # torchvision's deprecation notes about `pretrained=`; no weights are fetched
             # (pnet_rand=True) and the backbone is loaded from disk below.
             warnings.simplefilter("ignore", UserWarning)
@@ -45,6 +63,11 @@ class LpipsAlex:
         with torch.no_grad():
             for name, param in model.net.named_parameters():
                 param.copy_(backbone["features." + name.split(".", 1)[1]])
+        # The linear layers come from the lpips package's own file: check they are the pinned ones.
+        linear = [lin.model[-1].weight.detach().numpy() for lin in model.lins]
+        if tensor_digest(linear) != LINEAR_SHA256:
+            raise WeightsError("the lpips package's v0.1 linear layers differ from the pinned ones; "
+                               "reinstall it with `make setup` (lpips==0.1.4).")
         # channels_last: oneDNN's fastest convolution layout on CPU (~8% here), same numbers.
         self.model = model.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
         self.device = device
