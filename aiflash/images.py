@@ -125,6 +125,24 @@ def read_rgb(path: Path, *, error: type[AiflashError] = SubmissionError) -> tupl
     return rgb, ("palette image expanded to RGB" if mode == "P" else "")
 
 
+_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+            (2, cv2.IMREAD_REDUCED_COLOR_2), (1, cv2.IMREAD_COLOR))
+
+
+def read_rgb_reduced(path: Path, long_side: int) -> np.ndarray | None:
+    """An RGB picture of ``path`` decoded at the smallest power-of-two reduction whose long side
+    is still >= ``long_side`` (JPEG decodes that fast), for illustrations only: None if unreadable,
+    never validated like ``read_rgb``."""
+    try:
+        with Image.open(path) as im:  # header only: the full size, to choose the reduction
+            full = max(im.size)
+    except (OSError, SyntaxError, Image.DecompressionBombError):
+        return None
+    flag = next(flag for factor, flag in _REDUCED if full // factor >= long_side or factor == 1)
+    bgr = cv2.imread(str(path), flag)
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def read_person_mask(path: Path) -> np.ndarray:
     """Decode a person mask as an HxW bool array (True = person), spec §1.
 

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
@@ -21,7 +20,7 @@ from .device import pick_device
 from .discovery import INPUT_DIR, ImageCase, find_predictions, find_reference, match_cases
 from .errors import ReferenceDataError, SubmissionError
 from .formula import ScoreBreakdown, compute_score
-from .images import IMAGE_SUFFIXES, read_person_mask, read_rgb
+from .images import IMAGE_SUFFIXES, read_person_mask, read_rgb, read_rgb_reduced
 from .metrics.deltae import person_delta_e
 from .metrics.lpips import LpipsAlex, person_lpips
 from .metrics.psnr import background_psnr
@@ -145,10 +144,6 @@ def _with_progress(items: Iterator[LoadedCase], total: int, progress: str | None
             print(f"scored {done}/{total} images", flush=True)
 
 
-_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
-            (2, cv2.IMREAD_REDUCED_COLOR_2), (1, cv2.IMREAD_COLOR))
-
-
 def _input_thumbnail_source(loaded: LoadedCase) -> np.ndarray | None:
     """The low-light input, decoded at reduced size, when an ``input/`` folder sits beside
     ``gt/`` (never on Codabench: its scoring job has no input). It only illustrates the report,
@@ -156,11 +151,7 @@ def _input_thumbnail_source(loaded: LoadedCase) -> np.ndarray | None:
     folder = loaded.case.gt_path.parent.parent / INPUT_DIR
     path = next((folder / f"{loaded.case.stem}{s}" for s in IMAGE_SUFFIXES
                  if (folder / f"{loaded.case.stem}{s}").is_file()), None)
-    if path is None:
-        return None
-    flag = next(flag for f, flag in _REDUCED if max(loaded.gt.shape[:2]) // f >= PREVIEW_SIZE or f == 1)
-    bgr = cv2.imread(str(path), flag)
-    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return None if path is None else read_rgb_reduced(path, PREVIEW_SIZE)
 
 
 def preview(loaded: LoadedCase) -> ImagePreview:
