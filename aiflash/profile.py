@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ProfileError
+from .forensics import ForensicsSettings
 
 SCORED_METRICS = ("LPIPS_person", "DeltaE_person", "PSNR_bg", "SSIM_global")
 EXTRA_METRICS = ("CIEDE2000_person",)
@@ -37,6 +38,7 @@ class Profile:
     extra_metrics: tuple[str, ...] = ()
     final_ranking: dict = field(default_factory=dict)
     source: str = ""
+    forensics: ForensicsSettings = field(default_factory=ForensicsSettings)
 
 
 def _builtin(name: str) -> dict:
@@ -94,6 +96,7 @@ def load_profile(spec: str = "default") -> Profile:
             extra_metrics=tuple(raw.get("extra_metrics") or ()),
             final_ranking=dict(raw.get("final_ranking") or {}),
             source=source,
+            forensics=ForensicsSettings.from_mapping(raw.get("forensics")),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProfileError(f"{source}: malformed profile ({type(exc).__name__}: {exc})") from exc
