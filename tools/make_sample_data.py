@@ -483,8 +483,11 @@ def render_cafe(height: int, width: int, rng: np.random.Generator) -> np.ndarray
     shape = (height, width)
     scene = np.full((height, width, 3), (0.70, 0.66, 0.60), np.float32)
     row_height, brick_width = 0.045 * height, 0.12 * width
-    for row, top in enumerate(np.arange(0.0, height, row_height)):
-        offset = 0.0 if row % 2 == 0 else -0.5 * brick_width
+    # Hand-laid courses vary in height: an exactly periodic mortar grid would put spectral peaks
+    # into the gt that the resampling forensics (aiflash/forensics.py) rightly find suspicious.
+    tops = np.cumsum(row_height * rng.uniform(0.85, 1.15, int(height / row_height) + 2)) - row_height
+    for row, top in enumerate(tops[tops < height]):
+        offset = rng.uniform(-0.6, -0.4) * brick_width if row % 2 else rng.uniform(-0.1, 0.0) * brick_width
         for left in np.arange(offset, width, brick_width):
             tint = rng.uniform(0.8, 1.1)
             color = (0.58 * tint, 0.30 * tint * rng.uniform(0.9, 1.1), 0.22 * tint)
@@ -705,11 +708,15 @@ def fabric_texture(
     height, width = shape
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     folds = 1.0 + smooth_noise(rng, shape, (18, 30), 0.07)
+    # Real weaves drift in phase and spacing; an exactly periodic weave would be a sampling-grid
+    # look-alike for the resampling forensics (aiflash/forensics.py), which real cloth is not.
+    drift = smooth_noise(rng, shape, (25, 25), 1.0)
     if person.fabric == "stripes":
-        stripes = np.sin(2 * np.pi * (ys + 6 * np.sin(xs / 90.0)) / (0.025 * height)) > 0.2
-        pattern = np.where(stripes, 1.0, 0.55).astype(np.float32)
+        phase = ys + 6 * np.sin(xs / 90.0) + 0.2 * (0.025 * height) * drift
+        stripes = np.sin(2 * np.pi * phase / (0.025 * height))
+        pattern = (0.775 + 0.225 * np.tanh(3.0 * (stripes - 0.2))).astype(np.float32)
     elif person.fabric == "knit":
-        pattern = 0.92 + 0.08 * np.sin(2 * np.pi * xs / 7.0) ** 2
+        pattern = 0.92 + 0.08 * np.sin(2 * np.pi * (xs + 4.0 * drift) / 9.0) ** 2
     else:
         pattern = np.ones(shape, np.float32)
     return (folds * pattern)[..., None] * np.asarray(person.clothing, np.float32)
