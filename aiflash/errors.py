@@ -33,3 +33,7 @@ class ModelError(AiflashError):
 
 class BundleError(AiflashError):
     """The Codabench bundle or competition.yaml breaks a platform rule."""
+
+
+class CalibrationError(AiflashError):
+    """The forensics calibration folders are unusable (no matching input/output pairs)."""

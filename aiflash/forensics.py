@@ -50,16 +50,16 @@ class ForensicsSettings:
     names the measures that may flag; the others are computed and reported only.
     """
 
-    periodicity_max: float = 0.60
-    hf_coherence_min: float = 0.10
-    voting: tuple[str, ...] = MEASURES
+    periodicity_max: float = 0.41
+    hf_coherence_min: float = -0.02
+    voting: tuple[str, ...] = ("periodicity",)
     false_flag_rate: str = ""  # how the thresholds were calibrated, shown in reports
 
     @classmethod
     def from_mapping(cls, raw: dict | None) -> ForensicsSettings:
         """Settings from the profile's ``forensics:`` mapping (missing keys keep the defaults)."""
         raw = dict(raw or {})
-        voting = tuple(raw.get("voting", MEASURES))
+        voting = tuple(raw.get("voting", cls.voting))
         unknown = set(voting) - set(MEASURES)
         if unknown:
             raise ValueError(f"unknown forensics measures {sorted(unknown)} (known: {', '.join(MEASURES)})")

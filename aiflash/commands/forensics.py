@@ -1,0 +1,58 @@
+"""`aiflash forensics`: calibrate the content check of the no-rescale guard."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from ..errors import CalibrationError
+from ..forensics import MEASURES
+from ..forensics_calibration import calibrate, natural_photo_set, write_settings
+
+_REPO_SAMPLE = Path(__file__).resolve().parents[2] / "reference_data" / "sample"
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="aiflash-calibration-") as scratch:
+        if args.natural_photos:
+            sample = args.sample if args.sample is not None else (_REPO_SAMPLE if _REPO_SAMPLE.is_dir() else None)
+            target = args.keep or Path(scratch)
+            input_dir, output_dirs = natural_photo_set(target, sample)
+            print(f"Calibration set: scikit-image photographs at native size"
+                  f"{' + ' + str(sample) if sample else ''}, made low-light, in {target}")
+        else:
+            if args.inputs is None or not args.outputs:
+                raise CalibrationError("give --inputs DIR and one or more OUTPUT folders, or --natural-photos.")
+            input_dir, output_dirs = args.inputs, args.outputs
+        result = calibrate(input_dir, output_dirs, tuple(args.voting))
+    print(result.summary())
+    if args.write:
+        write_settings(args.write, result.suggested)
+        print(f"Wrote the forensics section of {args.write}; use it with --profile {args.write}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "forensics", help="calibrate the resampling forensics (content check) of the no-rescale guard")
+    commands = parser.add_subparsers(dest="forensics_command", required=True, metavar="ACTION")
+    calib = commands.add_parser(
+        "calibrate", help="measure honest outputs against their inputs and suggest thresholds",
+        description="Print the distributions of the forensics measures over honest outputs (made at "
+                    "full resolution: baselines, earlier-phase submissions) and suggest thresholds with "
+                    "the false-flag rate they have on this set. Outputs are matched to inputs by stem.")
+    calib.add_argument("outputs", type=Path, nargs="*", help="folders of honest outputs")
+    calib.add_argument("--inputs", type=Path, help="folder of the inputs the outputs were made from")
+    calib.add_argument("--natural-photos", action="store_true",
+                       help="build and use the shipped calibration set (scikit-image photographs at native "
+                            "size made low-light, plus the sample data, restored by honest operators)")
+    calib.add_argument("--sample", type=Path, default=None,
+                       help="sample data folder added to --natural-photos (default: the repository's "
+                            "reference_data/sample when present)")
+    calib.add_argument("--keep", type=Path, help="with --natural-photos: write the set here, not to a temp folder")
+    calib.add_argument("--voting", nargs="+", choices=MEASURES, default=["periodicity"],
+                       help="measures that may flag an image (default: periodicity)")
+    calib.add_argument("--write", type=Path, metavar="PROFILE.yaml",
+                       help="write the suggested thresholds into this profile (created if missing)")
+    calib.set_defaults(handler=run_calibrate)
