@@ -10,7 +10,7 @@ import pytest
 
 from aiflash.errors import ModelError
 from aiflash.ingestion.audit import Finding
-from aiflash.ingestion.guard import check_result, rejection
+from aiflash.ingestion.guard import audit_verdict, check_result, rejection
 
 from .test_ingestion import STEMS, ingest, make_input_data, one_error_line, record, score, write_submission
 
@@ -62,14 +62,20 @@ def test_torch_tensor_result_gets_a_conversion_hint():
         check_result(torch.zeros(SHAPE), SHAPE)
 
 
-def test_rejection_depends_on_the_policy():
-    finding = Finding("cv2.resize", (768, 1024), (384, 512), 3, "model.py:9", "0001")
-    assert rejection([finding], "flag") is None
-    assert rejection([], "reject") is None
-    message = rejection([finding, finding], "reject")
-    assert message.startswith("rescaling detected: model.py:9 called cv2.resize to downscale 3-channel "
-                              "data from 768x1024 to 384x512 (HxW)")
+def test_only_a_proven_round_trip_fails_and_only_under_reject():
+    proven = Finding("cv2.resize", (384, 512), (768, 1024), 3, "model.py:9", "0001", kind="round_trip",
+                     severity="reject", note="the returned image is this enlargement")
+    flagged = Finding("cv2.resize", (192, 256), (768, 1024), 1, "model.py:7", "0001", kind="enlargement")
+    info = Finding("cv2.resize", (768, 1024), (384, 512), 3, "model.py:8", "0001", kind="reduction",
+                   severity="info")
+    assert rejection([flagged, info], "reject") is None and rejection([proven], "flag") is None
+    message = rejection([info, proven], "reject")
+    assert message.startswith("rescaling detected: model.py:9 called cv2.resize to upscale 3-channel "
+                              "data from 384x512 to 768x1024 (HxW): the returned image is this enlargement")
     assert "+1 more finding" in message
+    assert audit_verdict([]) == "clean" and audit_verdict([info]) == "clean"
+    assert audit_verdict([info, flagged]) == "flagged" and audit_verdict([flagged, proven]) == "rejected"
+    assert audit_verdict([proven.as_dict(), info.as_dict()]) == "rejected"  # as ingestion.json holds them
 
 
 # -- end to end ------------------------------------------------------------------------------------
@@ -110,7 +116,8 @@ def test_wrong_size_results_are_rejected_by_the_output_check(tmp_path, input_dat
 
 def test_feature_map_resampling_is_not_flagged(tmp_path, input_data):
     """A 12-channel feature map at half resolution upsampled to full resolution (a common decoder),
-    a 1-channel map resampled between two reduced sizes, and TorchScript still working."""
+    a 1-channel map resampled between two reduced sizes, and TorchScript still working: nothing
+    recorded but informational findings, verdict clean."""
     submission = write_submission(tmp_path, """
         import numpy as np
         import torch
@@ -144,7 +151,9 @@ def test_feature_map_resampling_is_not_flagged(tmp_path, input_data):
     done = ingest(input_data, submission, output)
     assert done.returncode == 0, done.stdout + done.stderr
     data = record(output)
-    assert data["guard_findings"] == [] and data["images_ok"] == 4
+    assert data["images_ok"] == 4
+    assert {f["severity"] for f in data["guard_findings"]} <= {"info"}
+    assert {e["audit_verdict"] for e in data["images"]} == {"clean"}
 
 
 # Each audited call is tagged; the test finds the tags' line numbers in the written model.py.
@@ -187,7 +196,7 @@ EVERY_LIBRARY = """
             self.resize(tensor)  # <tv-transform>
             T2.Resize((h // 2, w // 2))(tensor)  # <tv-v2>
             cv2.resize(small, (w // 4, h // 4))  # between reduced sizes: not a finding
-            cv2.resize(np.zeros((h, w, 8), np.float32), (w // 2, h // 2))  # 8 channels: not a finding
+            cv2.resize(np.zeros((h, w, 8), np.float32), (w // 2, h // 2))  # <feature-map>
             return image
 """
 EXPECTED = {
@@ -199,7 +208,11 @@ EXPECTED = {
     "tv-functional": ["torchvision.transforms.functional.resize"],
     "tv-transform": ["torchvision.transforms.functional.resize"],
     "tv-v2": ["torch.nn.functional.interpolate"],  # v2 kernels call interpolate: caught there
+    "feature-map": ["cv2.resize"],
 }
+# Only the enlargements of image-like data to the input's size are for review; the returned image is
+# the input, so no round trip is proven.
+FLAGGED_TAGS = {"upsample", "pyramid"}
 
 
 def test_every_audited_library_is_caught_with_its_line(tmp_path, input_data):
@@ -221,12 +234,24 @@ def test_every_audited_library_is_caught_with_its_line(tmp_path, input_data):
         [768, 1024], [384, 512], 3, "downscale")
     assert by_tag["upsample"][0]["direction"] == "upscale" and by_tag["sk-resize"][0]["channels"] == 1
     assert {f["image"] for f in data["guard_findings"]} == set(STEMS)
+    for tag, found in by_tag.items():
+        kinds = {(f["kind"], f["severity"]) for f in found}
+        if tag in FLAGGED_TAGS:  # pyrUp (the flag) follows pyrDown (info) on the same line
+            assert ("enlargement", "flag") in kinds, (tag, kinds)
+        elif tag == "feature-map":
+            assert kinds == {("feature_map", "info")}
+        else:
+            assert kinds == {("reduction", "info")}, (tag, kinds)
+    assert {e["audit_verdict"] for e in data["images"]} == {"flagged"}
+    assert data["rescale_verdicts"]["flagged"] == 4
     # Flagged findings do not stop scoring; they are listed in the detailed results.
     scored = score(output, tmp_path / "scores")
     assert scored.returncode == 0, scored.stderr
     page = (tmp_path / "scores" / "detailed_results.html").read_text()
     audit = page[page.index("<h2>Resampling audit</h2>"):]
     assert "policy: flag" in audit and "cv2.pyrDown" in audit and f"model.py:{tags['cv2']}" in audit
+    verdicts = page[page.index("<h2>Rescaling verdicts</h2>"):page.index("<h2>Resampling audit</h2>")]
+    assert "0 clean, 4 flagged, 0 rejected" in verdicts and "REVIEW: 4 image(s)" in verdicts
 
 
 def test_cv2_cheat_is_rejected_and_scoring_fails(tmp_path, input_data):
@@ -247,12 +272,17 @@ def test_cv2_cheat_is_rejected_and_scoring_fails(tmp_path, input_data):
     done = ingest(input_data, submission, output)
     assert done.returncode != 0
     line = one_error_line(done.stderr)
-    assert ("0001: rescaling detected: model.py:11 called cv2.resize to downscale 3-channel data from "
-            "768x1024 to 384x512 (HxW)") in line
-    callers = {(f["caller"], f["direction"]) for f in record(output)["guard_findings"]}
-    assert callers == {("model.py:11", "downscale"), ("model.py:12", "upscale")}
+    assert ("0001: rescaling detected: model.py:12 called cv2.resize to upscale 3-channel data from "
+            "384x512 to 768x1024 (HxW): the returned image is this enlargement (as is)") in line
+    data = record(output)
+    callers = {(f["caller"], f["direction"], f["kind"], f["severity"]) for f in data["guard_findings"]}
+    assert callers == {("model.py:11", "downscale", "reduction", "info"),
+                       ("model.py:12", "upscale", "round_trip", "reject")}
+    assert data["rescale_verdicts"] == {"clean": 0, "flagged": 0, "rejected": 4}
+    assert {e["rescale_verdict"] for e in data["images"]} == {"rejected"}
+    assert "Rescaling verdicts: 0 clean, 0 flagged for the organisers' review, 4 rejected" in done.stdout
     scored = score(output, tmp_path / "scores")
-    assert scored.returncode != 0 and "model.py:11 called cv2.resize" in one_error_line(scored.stderr)
+    assert scored.returncode != 0 and "model.py:12 called cv2.resize" in one_error_line(scored.stderr)
 
 
 def test_folder_api_files_are_validated_one_by_one(tmp_path, input_data):
@@ -290,7 +320,7 @@ def test_folder_api_files_are_validated_one_by_one(tmp_path, input_data):
     assert data["api"] == "folder"
 
 
-def test_folder_api_finding_fails_every_image(tmp_path, input_data):
+def test_folder_api_round_trip_fails_each_image_it_made(tmp_path, input_data):
     submission = write_submission(tmp_path, """
         from pathlib import Path
 
@@ -309,6 +339,318 @@ def test_folder_api_finding_fails_every_image(tmp_path, input_data):
     assert done.returncode != 0
     data = record(output)
     assert data["images_ok"] == 0
-    assert all("model.py:11 called cv2.resize" in e["error"] and "cannot be attributed" in e["error"]
+    assert all(e["error"].startswith("rescaling detected: model.py:12 called cv2.resize to upscale")
                for e in data["images"])
-    assert {f["image"] for f in data["guard_findings"]} == {None}
+    # The calls, for the folder as a whole, and each image's proven round trip.
+    assert {(f["image"], f["kind"]) for f in data["guard_findings"]} == {
+        (None, "reduction"), (None, "enlargement"), *((s, "round_trip") for s in STEMS)}
+    assert {e["rescale_verdict"] for e in data["images"]} == {"rejected"}
+
+
+# -- the line the rules draw: honest designs stay clean, coefficients are flagged --------------------
+HONEST_UNET = """
+    import numpy as np
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+
+    class UNet(nn.Module):
+        # Internal pooling, the person mask downsized as guidance at every level, features
+        # (more than 4 channels) upsampled in the decoder, and a full-resolution skip path.
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.enc1 = nn.Conv2d(4, 8, 3, padding=1)
+            self.enc2 = nn.Conv2d(9, 16, 3, padding=1)
+            self.dec = nn.Conv2d(16 + 8, 8, 3, padding=1)
+            self.out = nn.Conv2d(8, 3, 1)
+
+        def forward(self, x, mask):
+            e1 = F.relu(self.enc1(torch.cat([x, mask], 1)))
+            pooled = F.max_pool2d(e1, 2)
+            guide = F.interpolate(mask, size=pooled.shape[-2:], mode="area")  # <mask-guidance>
+            e2 = F.relu(self.enc2(torch.cat([pooled, guide], 1)))
+            up = F.interpolate(e2, size=x.shape[-2:], mode="bilinear")  # <feature-up>
+            return (x * 1.2 + 0.01 * self.out(F.relu(self.dec(torch.cat([up, e1], 1))))).clamp(0, 1)
+
+
+    class Model:
+        def __init__(self, weights_dir, device):
+            self.net = UNet().eval()
+
+        def restore(self, image, person_mask):
+            x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+            mask = torch.from_numpy(person_mask)[None, None].float()
+            return self.net(x, mask)[0].permute(1, 2, 0).numpy()
+"""
+THUMBNAIL_STATISTICS = """
+    import numpy as np
+    from PIL import Image
+
+
+    class Model:
+        # White balance and exposure estimated on a 256x256 thumbnail; gains applied at full size.
+        def __init__(self, weights_dir, device):
+            pass
+
+        def restore(self, image, person_mask):
+            thumb = np.asarray(Image.fromarray(image).resize((256, 256), Image.BILINEAR))  # <thumbnail>
+            means = thumb.reshape(-1, 3).astype(np.float32).mean(0) + 1.0
+            gains = np.clip(means.mean() / means * (110.0 / means.mean()), 0.5, 3.0)
+            return np.clip(image.astype(np.float32) * gains, 0, 255).astype(np.uint8)
+"""
+GUIDED_FILTER = """
+    import cv2
+    import numpy as np
+
+
+    def box(x, r):
+        return cv2.blur(x, (2 * r + 1, 2 * r + 1))
+
+
+    class Model:
+        # Fast guided filter (He & Sun 2015): the linear coefficients of a tone operator are fitted at
+        # quarter resolution, enlarged, and applied to the full-resolution input.
+        def __init__(self, weights_dir, device):
+            pass
+
+        def restore(self, image, person_mask):
+            h, w = image.shape[:2]
+            x = image.astype(np.float32) / 255
+            low = cv2.resize(x, (w // 4, h // 4), interpolation=cv2.INTER_AREA)  # <reduce>
+            target = np.sqrt(low)
+            mean_x, mean_y = box(low, 4), box(target, 4)
+            var = box(low * low, 4) - mean_x ** 2
+            a = (box(low * target, 4) - mean_x * mean_y) / (var + 1e-3)
+            b = mean_y - a * mean_x
+            a_full = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)  # <coefficients>
+            b_full = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
+            return np.clip(a_full * x + b_full, 0, 1)
+"""
+
+
+def _tag_lines(submission) -> dict[str, int]:
+    lines = (submission / "model.py").read_text().splitlines()
+    return {m.group(1): n for n, text in enumerate(lines, start=1) if (m := re.search(r"# <(.+)>", text))}
+
+
+@pytest.mark.parametrize(("source", "tag", "kind"), [
+    (HONEST_UNET, "mask-guidance", "reduction"),
+    (THUMBNAIL_STATISTICS, "thumbnail", "reduction"),
+], ids=["unet-mask-guidance", "thumbnail-statistics"])
+def test_honest_designs_are_clean(tmp_path, input_data, source, tag, kind):
+    """Rejected by the old audit, allowed by the rules: recorded as information only."""
+    submission = write_submission(tmp_path, source)
+    output = tmp_path / "output"
+    done = ingest(input_data, submission, output)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = record(output)
+    assert data["images_ok"] == 4
+    assert {f["severity"] for f in data["guard_findings"]} == {"info"}
+    line = _tag_lines(submission)[tag]
+    assert {f["kind"] for f in data["guard_findings"] if f["caller"] == f"model.py:{line}"} == {kind}
+    for entry in data["images"]:
+        assert entry["audit_verdict"] == "clean", entry
+        assert entry["rescale_verdict"] == "clean", entry
+    assert data["rescale_verdicts"] == {"clean": 4, "flagged": 0, "rejected": 0}
+
+
+def test_enlarged_coefficients_are_flagged_not_rejected(tmp_path, input_data):
+    submission = write_submission(tmp_path, GUIDED_FILTER)
+    output = tmp_path / "output"
+    done = ingest(input_data, submission, output)
+    assert done.returncode == 0, done.stdout + done.stderr  # policy reject: only proof fails an image
+    data = record(output)
+    tags = _tag_lines(submission)
+    flagged = {(f["caller"], f["kind"]) for f in data["guard_findings"] if f["severity"] == "flag"}
+    assert flagged == {(f"model.py:{tags['coefficients']}", "enlargement"),
+                       (f"model.py:{tags['coefficients'] + 1}", "enlargement")}
+    assert {e["audit_verdict"] for e in data["images"]} == {"flagged"}
+    assert {e["rescale_verdict"] for e in data["images"]} == {"flagged"}
+    assert data["rescale_verdicts"]["flagged"] == 4 and data["images_ok"] == 4
+    assert "4 flagged for the organisers' review (0001, 0002, 0003, 0004)" in done.stdout
+    scored = score(output, tmp_path / "scores")
+    assert scored.returncode == 0, scored.stderr  # flagged results are scored; the organisers review
+    page = (tmp_path / "scores" / "detailed_results.html").read_text()
+    assert "REVIEW: 4 image(s) flagged or rejected" in page and "filter coefficients" in page
+
+
+# -- shapes the old audit did not measure ------------------------------------------------------------
+MEASURED_SHAPES = """
+    import cv2
+    import numpy as np
+    import torch
+    from torch.nn import functional as F
+
+
+    def separable(image):
+        # Two 1-D passes of a 3-D interpolate each way (rows, then columns through a transpose).
+        h, w = image.shape[:2]
+        t = torch.from_numpy(image).permute(2, 0, 1).float()
+        narrow = F.interpolate(t, size=w // 2, mode="linear")  # <separable-down>
+        small = F.interpolate(narrow.transpose(1, 2), size=h // 2, mode="linear")
+        tall = F.interpolate(small, size=h, mode="linear").transpose(1, 2)
+        full = F.interpolate(tall, size=w, mode="linear")  # <separable-up>
+        return full.permute(1, 2, 0).clamp(0, 255).numpy().astype(np.uint8)
+
+
+    def padded(image):
+        h, w = image.shape[:2]
+        p = np.pad(image, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        small = cv2.resize(p, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w + 2, h + 2))[1:-1, 1:-1]  # <padded-up>
+
+
+    def transposed(image):
+        h, w = image.shape[:2]
+        t = np.ascontiguousarray(image.transpose(1, 0, 2))
+        small = cv2.resize(t, (h // 2, w // 2), interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(cv2.resize(small, (h, w)).transpose(1, 0, 2))  # <transposed-up>
+
+
+    def volume(image):
+        # A 5-D trilinear interpolate with the colour channels as depth.
+        h, w = image.shape[:2]
+        v = torch.from_numpy(image).permute(2, 0, 1)[None, None].float()
+        small = F.interpolate(v, size=(3, h // 2, w // 2), mode="trilinear")
+        full = F.interpolate(small, size=(3, h, w), mode="trilinear")  # <volume-up>
+        return full[0, 0].permute(1, 2, 0).clamp(0, 255).numpy().astype(np.uint8)
+
+
+    class Model:
+        def __init__(self, weights_dir, device):
+            self.ways = [separable, padded, transposed, volume]
+
+        def restore(self, image, person_mask):
+            return self.ways.pop(0)(image)
+"""
+
+
+def test_3d_separable_padded_transposed_and_volume_round_trips_are_measured(tmp_path, input_data):
+    submission = write_submission(tmp_path, MEASURED_SHAPES)
+    output = tmp_path / "output"
+    done = ingest(input_data, submission, output)
+    assert done.returncode != 0
+    data = record(output)
+    tags = _tag_lines(submission)
+    expected = {"0001": "separable-up", "0002": "padded-up", "0003": "transposed-up", "0004": "volume-up"}
+    for entry in data["images"]:
+        line = tags[expected[entry["image"]]]
+        assert entry["status"] == "failed" and entry["rescale_verdict"] == "rejected", entry
+        assert entry["error"].startswith(f"rescaling detected: model.py:{line} called "), entry["error"]
+    down = [f for f in data["guard_findings"] if f["caller"] == f"model.py:{tags['separable-down']}"]
+    assert down[0]["kind"] == "reduction" and down[0]["image"] == "0001"
+
+
+# -- tampering: each attempt is caught (the round trip is still proven) or recorded -----------------
+TAMPERING = """
+    import importlib
+    import inspect
+
+    import cv2
+    import numpy as np
+    import PIL.Image
+    import torch
+
+
+    def round_trip(resize, image):
+        h, w = image.shape[:2]
+        return resize(resize(image, (w // 2, h // 2)), (w, h))  # <round-trip>
+
+
+    def unwrap(image):
+        return round_trip(inspect.unwrap(cv2.resize), image)  # <unwrap>
+
+
+    def reload(image):
+        importlib.reload(PIL.Image)  # <reload>
+        h, w = image.shape[:2]
+        small = PIL.Image.fromarray(image).resize((w // 2, h // 2))
+        return np.asarray(small.resize((w, h)))  # <reload-up>
+
+
+    def switch(image):
+        torch.compiler._is_compiling_flag = True  # what torch.compiler.is_compiling() reads
+        try:
+            return round_trip(cv2.resize, image)  # <switch>
+        finally:
+            torch.compiler._is_compiling_flag = False
+
+
+    def closure(image):
+        # Everything reachable from the wrapper without searching the heap.
+        reachable = [getattr(cv2.resize, "__wrapped__", None), *cv2.resize.__globals__.values()]
+        reachable += [cell.cell_contents for cell in cv2.resize.__closure__ or ()]
+        reachable += [cv2.resize.__prepare_scriptable__()]  # <prepare>
+        originals = [f for f in reachable if callable(f) and getattr(f, "__name__", "") == "resize"
+                     and not getattr(f, "__aiflash_audit__", False)]
+        print("originals reachable:", len(originals))
+        return round_trip(originals[0] if originals else cv2.resize, image)  # <closure>
+
+
+    class Model:
+        def __init__(self, weights_dir, device):
+            # reload last: re-executing PIL.Image also empties its registry of image formats
+            self.ways = [unwrap, switch, closure, reload]
+
+        def restore(self, image, person_mask):
+            return self.ways.pop(0)(image)
+"""
+
+
+def test_tampering_is_caught_or_recorded(tmp_path, input_data):
+    submission = write_submission(tmp_path, TAMPERING)
+    output = tmp_path / "output"
+    done = ingest(input_data, submission, output)
+    assert done.returncode != 0
+    assert "model| originals reachable: 0" in done.stderr
+    data = record(output)
+    tags = _tag_lines(submission)
+    caught = {"0001": "round-trip", "0002": "round-trip", "0003": "round-trip", "0004": "reload-up"}
+    for entry in data["images"]:  # each round trip is still proven, at the participant's line
+        line = tags[caught[entry["image"]]]
+        assert entry["error"].startswith(f"rescaling detected: model.py:{line} called "), entry["error"]
+    tampering = [f for f in data["guard_findings"] if f["kind"] == "tamper"]
+    assert {(f["image"], f["function"], f["caller"]) for f in tampering} == {
+        ("0003", "cv2.resize", f"model.py:{tags['prepare']}"),
+        ("0004", "importlib.reload(PIL.Image)", f"model.py:{tags['reload']}")}
+    assert all(f["severity"] == "flag" for f in tampering)
+
+
+HEAP_SEARCH = """
+    import gc
+
+    import cv2
+
+
+    class Model:
+        def __init__(self, weights_dir, device):
+            self.calls = 0
+
+        def restore(self, image, person_mask):
+            self.calls += 1
+            h, w = image.shape[:2]
+            if self.calls == 1:
+                # Find the audit through the heap and switch it off.
+                for thing in gc.get_objects():  # <heap>
+                    if type(thing).__name__ == "ResamplingAudit":
+                        thing._sizes = frozenset()
+            return cv2.resize(cv2.resize(image, (w // 2, h // 2)), (w, h))  # <cheat>
+"""
+
+
+def test_heap_search_is_recorded(tmp_path, input_data):
+    submission = write_submission(tmp_path, HEAP_SEARCH)
+    output = tmp_path / "output"
+    ingest(input_data, submission, output)
+    data = record(output)
+    tags = _tag_lines(submission)
+    first = next(e for e in data["images"] if e["image"] == "0001")
+    assert first["status"] == "ok" and first["rescale_verdict"] == "flagged"  # switched off, yet flagged
+    recorded = {(f["function"], f["caller"]) for f in data["guard_findings"]
+                if f["image"] == "0001" and f["kind"] == "tamper"}
+    assert ("gc.get_objects", f"model.py:{tags['heap']}") in recorded
+    assert any(function == "audit state" for function, _ in recorded)
+    others = [e for e in data["images"] if e["image"] != "0001"]
+    assert all(e["status"] == "failed" and e["rescale_verdict"] == "rejected" for e in others)

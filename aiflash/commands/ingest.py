@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..errors import ModelError
+from ..ingestion.audit import Finding
 from ..ingestion.guard import DEFAULT_POLICY, POLICIES
 from ..ingestion.record import INGESTION_FILE
 from ..ingestion.runner import (
@@ -77,14 +78,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"  mean model time per image {record['mean_model_s']:.3f} s"
               + (f", peak GPU memory {record['peak_gpu_memory_mb']:.0f} MB"
                  if record["peak_gpu_memory_mb"] is not None else ""))
-    for finding in record["guard_findings"][:10]:
-        print(f"  guard: {finding.get('image') or '(folder)'}: {finding['caller']} called "
-              f"{finding['function']} ({finding['direction']} {finding['channels']}-channel data "
-              f"{'x'.join(map(str, finding['input_size']))} -> {'x'.join(map(str, finding['output_size']))})")
+    print(verdict_line(record))
+    shown = [f for f in record["guard_findings"] if f.get("severity") != "info"] or record["guard_findings"]
+    for finding in shown[:10]:
+        print(f"  guard ({finding.get('severity', 'flag')}): {finding.get('image') or '(all images)'}: "
+              f"{Finding.from_dict(finding).describe()}")
     print(f"Outputs in {args.output_dir} ({INGESTION_FILE} has the details).")
     if outcome.failed:
         raise ModelError(outcome.failure_line())
     return 0
+
+
+def verdict_line(record: dict) -> str:
+    """One line for the log: how many images are clean, flagged for review, rejected."""
+    counts = record.get("rescale_verdicts") or {}
+    flagged = [e["image"] for e in record.get("images", []) if e.get("rescale_verdict") == "flagged"]
+    listed = f" ({', '.join(flagged[:8])}{', ...' if len(flagged) > 8 else ''})" if flagged else ""
+    return (f"Rescaling verdicts: {counts.get('clean', 0)} clean, {counts.get('flagged', 0)} flagged for the "
+            f"organisers' review{listed}, {counts.get('rejected', 0)} rejected (audit and content check; "
+            f"details in {INGESTION_FILE}).")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

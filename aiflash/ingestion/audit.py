@@ -1,29 +1,46 @@
-"""Resampling audit: the no-rescale guard's second layer (pages/submission.md, issue 3).
+"""Resampling audit: the code layer of the no-rescale guard (pages/submission.md, issue 9).
 
 While a participant's model runs, the resampling functions of torch, torchvision, Pillow, OpenCV
-and scikit-image are wrapped. A call is a finding when its input or its output has the spatial
-size (H, W) of an input image being processed and the other side differs, for data with 1 to 4
-channels (an image or a mask): the downscale of the input, or the upscale back to it. Feature maps
-with more channels, and resampling between other sizes, are the model's own business.
+and scikit-image are wrapped. Each call on data whose *area* is close to an input image's (so a
+padded, cropped or transposed copy still counts) is measured, and the line the rules draw is
+applied to one ``restore()`` call (``classify``):
+
+* a **round trip** is *proven* when the image the call returns is, pixel for pixel (within
+  rounding, up to a per-channel gain and offset), the enlargement of 1-4-channel data of smaller
+  area to the input's size made inside that call. Every output pixel then comes from a reduced
+  representation: the image fails under policy ``reject`` (``guard.py``);
+* any other **enlargement** of 1-4-channel data to the input's size (guided-filter coefficients, a
+  gain map, a mask, or a round trip with detail pasted back) *flags* the image for review;
+* **reductions** (a thumbnail read for global statistics, a mask downsized as guidance) and
+  feature maps (more than 4 channels) are informational: the verdict stays ``clean``.
+
+Tampering is closed where it is cheap and recorded where it is not: the wrappers carry no
+``__wrapped__`` and their closures hold no original and no audit state (calls reach the originals
+through a ``sys.audit`` hook, which Python code can neither list nor remove); a reload of a
+watched module is re-patched on the spot and recorded; nothing module-level switches the
+wrappers off (torch's ``is_compiling`` flag is not consulted); the audit's own state is checked
+after each call; and ``gc`` or frame introspection while the model runs is recorded. Python cannot
+hide an object from a determined search of the heap, so this is a mistake-catcher with exact
+``file:line``, not a sandbox: resampling by other code (slicing, pooling, hand-written kernels,
+other libraries), with extra dummy channels, inside TorchScript/compiled graphs or other processes
+is not seen. The content check (``aiflash.forensics``) judges the pixels for those.
 
 The wrappers replace module attributes, so they must be installed before the participant's module
 is imported: ``from cv2 import resize`` then binds the wrapper. torch, OpenCV and Pillow are
 patched at once; torchvision and scikit-image (slow to import) the moment they are first imported.
 References that modules imported earlier hold to the originals are re-pointed too.
-
-This is a guard against rescaling by mistake, not a sandbox: resampling by other means (slicing,
-pooling, hand-written kernels, TorchScript or compiled graphs, other processes) is not seen; the
-rules and the organisers' code review cover those.
 """
 
 from __future__ import annotations
 
-import functools
+import base64
+import builtins
 import importlib
 import importlib.abc
 import sys
 import sysconfig
 import threading
+import types
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,19 +48,43 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType, ModuleType
 
+import numpy as np
+
 Size = tuple[int, int]  # (height, width)
 # (input size, output size, channels) of one call, or None when it is not image-like data
 Measured = tuple[Size, Size, int] | None
 
+REJECT, FLAG, INFO = "reject", "flag", "info"
+SEVERITIES = (INFO, FLAG, REJECT)
+# Kinds of finding.
+ROUND_TRIP, ENLARGEMENT, REDUCTION, FEATURE_MAP, TAMPER = (
+    "round_trip", "enlargement", "reduction", "feature_map", "tamper")
+
+# Data counts as "the input's size" when its area is within these ratios of an input's: a model
+# may pad (to a multiple of 64: up to ~15 % more at 1K), crop or transpose; a rescale worth the
+# name changes the area far more (0.8 is a linear factor of 0.89).
+FULL_AREA = (0.8, 1.5)
+REDUCED_AREA = 0.8
+MAX_IMAGE_CHANNELS = 4
+# Samples of each enlargement kept to test whether the returned image *is* that enlargement.
+SAMPLES = 2048
+_MATCH_LEVELS = 1.5  # |output - fit| in 8-bit levels (rounding, float->uint8, clipping margins)
+_MATCH_SHARE = 0.95  # of the unclipped samples
+_MIN_SPREAD = 2.0  # an output channel flatter than this (levels, std) proves nothing
+_MAX_FINGERPRINTS = 128  # per kind of call and image (folder API: per kind of call, all images)
+
+_EVENT = "aiflash.resample"
 _OUR_PACKAGE = str(Path(__file__).resolve().parents[1])
 _LIBRARY_DIRS = tuple(
     str(Path(p).resolve()) for p in {sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")}
 )
+# Introspection that can reach the originals or the audit's state (CPython audit events).
+_INTROSPECTION = {"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames"}
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One kind of resampling call seen while an image (or the whole folder) was processed."""
+    """One kind of resampling call (or tampering) seen while an image (or the folder) was processed."""
 
     function: str
     input_size: Size
@@ -52,50 +93,77 @@ class Finding:
     caller: str  # "model.py:12", relative to the submission when the call comes from it
     image: str | None  # stem, or None under the folder API
     count: int = 1
+    kind: str = ENLARGEMENT
+    severity: str = FLAG
+    note: str = ""
 
     @property
     def direction(self) -> str:
+        if self.kind == TAMPER:
+            return "tamper"
         area_in = self.input_size[0] * self.input_size[1]
         return "downscale" if self.output_size[0] * self.output_size[1] < area_in else "upscale"
 
     def describe(self) -> str:
-        """One line: what was called, where, and on what."""
+        """One line: what was called, where, on what, and what it means."""
+        if self.kind == TAMPER:
+            return f"{self.caller}: {self.function}: {self.note}"
         times = f" ({self.count} calls)" if self.count > 1 else ""
+        note = f": {self.note}" if self.note else ""
         return (f"{self.caller} called {self.function} to {self.direction} {self.channels}-channel data "
-                f"from {_hw(self.input_size)} to {_hw(self.output_size)} (HxW){times}")
+                f"from {_hw(self.input_size)} to {_hw(self.output_size)} (HxW){times}{note}")
 
     def as_dict(self) -> dict:
         return {**asdict(self), "direction": self.direction}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Finding:
+        return cls(data["function"], tuple(data["input_size"]), tuple(data["output_size"]),
+                   data["channels"], data["caller"], data.get("image"), data.get("count", 1),
+                   data.get("kind", ENLARGEMENT), data.get("severity", FLAG), data.get("note", ""))
 
 
 def _hw(size: Size) -> str:
     return f"{size[0]}x{size[1]}"
 
 
-def _size_of(data, channel_axis=None) -> tuple[Size, int] | None:
-    """(spatial size, channels) of an array, tensor or PIL image, or None if it is not image-like.
+def _area(size: Size) -> int:
+    return size[0] * size[1]
 
-    Arrays are HxW or HxWxC (numpy convention: OpenCV, scikit-image); tensors are ...xCxHxW.
-    """
+
+def _full(size: Size, sizes: frozenset[Size] | set[Size]) -> bool:
+    """Whether data of ``size`` is an input-sized image (padded, cropped or transposed included)."""
+    area = _area(size)
+    return any(FULL_AREA[0] * _area(s) <= area <= FULL_AREA[1] * _area(s) for s in sizes)
+
+
+# -- measuring one call ----------------------------------------------------------------------------
+def _layout(data, channel_axis=None) -> tuple[Size, int, str] | None:
+    """(spatial size, channels, layout) of an array, tensor or PIL image, or None if it is not
+    image-like. Layouts: "chw" (tensors: ...xCxHxW; a 3-D tensor is CxHxW, which is also how a 1-D
+    ``interpolate`` pass over an image's rows sees it), "hwc"/"hw" (numpy: OpenCV, scikit-image),
+    "pil"."""
     if hasattr(data, "getbands") and hasattr(data, "size"):  # PIL image
         width, height = data.size
-        return (int(height), int(width)), len(data.getbands())
+        return (int(height), int(width)), len(data.getbands()), "pil"
     shape = getattr(data, "shape", None)
     if shape is None:
         return None
     shape = tuple(int(n) for n in shape)
     if hasattr(data, "dim"):  # torch tensor
         if len(shape) == 2:
-            return shape, 1
-        if len(shape) >= 3:
-            return shape[-2:], shape[-3]
+            return shape, 1, "chw"
+        if len(shape) == 3:
+            return shape[1:], shape[0], "chw"
+        if len(shape) >= 4:  # batch first; volumes (NxCxDxHxW) fold depth into channels
+            return shape[-2:], int(np.prod(shape[1:-2])), "chw"
         return None
     if len(shape) == 2:
-        return shape, 1
+        return shape, 1, "hw"
     if len(shape) == 3:
         if channel_axis in (0, -3):
-            return shape[1:], shape[0]
-        return shape[:2], shape[2]
+            return shape[1:], shape[0], "chw"
+        return shape[:2], shape[2], "hwc"
     return None
 
 
@@ -108,36 +176,33 @@ def _first(args: tuple, kwargs: dict, *names: str):
     return None
 
 
-def _measure_torch(args, kwargs, result, before) -> Measured:
-    data = _first(args, kwargs, "input")
-    if len(getattr(data, "shape", ())) < 4:  # interpolate on 1-D signals is not image resampling
+def _measure_pair(data, result, channel_axis=None):
+    source, target = _layout(data, channel_axis), _layout(result, channel_axis)
+    if source is None or target is None:
         return None
-    return _measure_pair(data, result)
+    return source[0], target[0], source[1], result, target[2]
+
+
+def _measure_torch(args, kwargs, result, before):
+    return _measure_pair(_first(args, kwargs, "input"), result)
 
 
 def _measure_first_arg(*names: str, channel_axis: bool = False):
-    def measure(args, kwargs, result, before) -> Measured:
+    def measure(args, kwargs, result, before):
         axis = kwargs.get("channel_axis") if channel_axis else None
         return _measure_pair(_first(args, kwargs, *names), result, axis)
     return measure
 
 
-def _measure_pair(data, result, channel_axis=None) -> Measured:
-    source, target = _size_of(data, channel_axis), _size_of(result, channel_axis)
-    if source is None or target is None:
-        return None
-    return source[0], target[0], source[1]
-
-
 def _pil_before(args, kwargs):
-    return _size_of(args[0]) if args else None
+    return _layout(args[0]) if args else None
 
 
-def _measure_pil_in_place(args, kwargs, result, before) -> Measured:
-    after = _size_of(args[0]) if args else None
+def _measure_pil_in_place(args, kwargs, result, before):
+    after = _layout(args[0]) if args else None
     if before is None or after is None:
         return None
-    return before[0], after[0], before[1]
+    return before[0], after[0], before[1], args[0], "pil"
 
 
 @dataclass(frozen=True)
@@ -173,8 +238,212 @@ TARGETS = (
 )
 
 
+# -- fingerprints: is the returned image the enlargement? -----------------------------------------
+def sample_positions(size: Size) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed pseudo-random pixel positions (rows, columns) of an HxW image (same on both sides)."""
+    rng = np.random.default_rng(size[0] * 100_003 + size[1])
+    return rng.integers(0, size[0], SAMPLES), rng.integers(0, size[1], SAMPLES)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """An enlargement's values at ``sample_positions(size)`` of an input of ``size``, for one way
+    of laying the enlarged data over the image (as is, transposed, or cropped from padding)."""
+
+    size: Size
+    alignment: str
+    samples: np.ndarray  # SAMPLES x channels, float32
+
+    def as_dict(self) -> dict:
+        data = np.ascontiguousarray(self.samples, np.float32)
+        return {"size": list(self.size), "alignment": self.alignment, "channels": int(data.shape[1]),
+                "samples": base64.b64encode(data.tobytes()).decode("ascii")}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Fingerprint:
+        samples = np.frombuffer(base64.b64decode(data["samples"]), np.float32)
+        return cls(tuple(data["size"]), data["alignment"], samples.reshape(-1, data["channels"]))
+
+
+def _alignments(target: Size, size: Size) -> list[tuple[str, int, int, bool]]:
+    """(name, row offset, column offset, transposed) placements of data of ``target`` size over
+    an image of ``size``."""
+    placements = []
+    for transposed in (False, True):
+        h, w = target[::-1] if transposed else target
+        if h < size[0] or w < size[1]:
+            continue
+        suffix = ", transposed" if transposed else ""
+        if (h, w) == size:
+            placements.append((f"as is{suffix}", 0, 0, transposed))
+        else:
+            placements.append((f"centre crop{suffix}", (h - size[0]) // 2, (w - size[1]) // 2, transposed))
+            placements.append((f"top-left crop{suffix}", 0, 0, transposed))
+    return placements
+
+
+def _fingerprints(result, layout: str, sizes: frozenset[Size]) -> list[Fingerprint]:
+    """Samples of an enlargement's result for every input size and placement it can cover."""
+    found = []
+    info = _layout(result)
+    if info is None:
+        return found
+    target = info[0]
+    for size in sizes:
+        if not _full(target, {size}):
+            continue
+        rows, cols = sample_positions(size)
+        for name, dy, dx, transposed in _alignments(target, size):
+            r, c = (cols + dx, rows + dy) if transposed else (rows + dy, cols + dx)
+            samples = _take(result, layout, r, c)
+            if samples is not None:
+                found.append(Fingerprint(size, name, samples))
+    return found
+
+
+def _take(data, layout: str, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
+    """Values at (rows, cols) as SAMPLES x channels float32 (first image of a batch)."""
+    if layout == "pil":
+        data, layout = np.asarray(data), "hwc"
+    if hasattr(data, "dim"):
+        import torch
+
+        if data.device.type == "meta" or type(data) not in (torch.Tensor, torch.nn.Parameter):
+            return None  # traced or fake tensors (torch.compile/export) hold no values
+        if data.dim() >= 4:  # the first image of a batch; a volume's depth folds into channels
+            data = data[0].reshape(-1, *data.shape[-2:])
+        if data.dim() == 2:
+            data = data[None]
+        index_r = torch.as_tensor(rows, device=data.device)
+        index_c = torch.as_tensor(cols, device=data.device)
+        values = data[:, index_r, index_c].detach().float().cpu().numpy()
+        return values.T.astype(np.float32)
+    array = np.asarray(data)
+    if array.ndim == 2:
+        return array[rows, cols].astype(np.float32)[:, None]
+    if layout == "chw":
+        return array[:, rows, cols].T.astype(np.float32)
+    return array[rows, cols].astype(np.float32)
+
+
+def is_enlargement_of(output: np.ndarray, fingerprints: list[Fingerprint]) -> Fingerprint | None:
+    """The fingerprint the returned image (HxWx3 uint8) is, within rounding and up to a gain and
+    offset per channel (a least-squares fit on the enlargement's channels), or None. Clipped
+    samples (0 or 255) are left out; a flat output channel proves nothing."""
+    size = output.shape[:2]
+    rows, cols = sample_positions(size)
+    values = output[rows, cols].astype(np.float64)
+    for fingerprint in fingerprints:
+        if tuple(fingerprint.size) != tuple(size):
+            continue
+        columns = fingerprint.samples.astype(np.float64)
+        if not np.isfinite(columns).all() or not np.ptp(columns, axis=0).any():
+            continue
+        design = np.column_stack([columns, np.ones(len(columns))])
+        if all(_fits(values[:, k], design) for k in range(values.shape[1])):
+            return fingerprint
+    return None
+
+
+def _fits(channel: np.ndarray, design: np.ndarray) -> bool:
+    keep = (channel > 0) & (channel < 255)
+    if keep.sum() < SAMPLES // 8 or channel[keep].std() < _MIN_SPREAD:
+        return False
+    coefficients, *_ = np.linalg.lstsq(design[keep], channel[keep], rcond=None)
+    residual = np.abs(design[keep] @ coefficients - channel[keep])
+    return float(np.mean(residual <= _MATCH_LEVELS)) >= _MATCH_SHARE
+
+
+# -- what one call, or one restore(), amounts to -----------------------------------------------------
+@dataclass(frozen=True)
+class Observation:
+    """One kind of call seen inside a watched block (aggregated), before the line is drawn."""
+
+    function: str
+    source: Size
+    target: Size
+    channels: int
+    caller: str
+    count: int = 1
+    fingerprints: tuple[Fingerprint, ...] = ()
+    note: str = ""  # tampering: what was seen
+
+    def as_dict(self) -> dict:
+        return {"function": self.function, "source": list(self.source), "target": list(self.target),
+                "channels": self.channels, "caller": self.caller, "count": self.count, "note": self.note,
+                "fingerprints": [f.as_dict() for f in self.fingerprints]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Observation:
+        fingerprints = tuple(Fingerprint.from_dict(f) for f in data["fingerprints"])
+        return cls(data["function"], tuple(data["source"]), tuple(data["target"]), data["channels"],
+                   data["caller"], data["count"], fingerprints, data.get("note", ""))
+
+
+def classify(observations: list[Observation], sizes: set[Size], image: str | None,
+             output: np.ndarray | None, policy: str) -> list[Finding]:
+    """Draw the rules' line over what one ``restore()`` call (or ``main()``) did.
+
+    ``output`` is the image returned (HxWx3 uint8), or None when no single output belongs to the
+    calls (the folder API's findings as a whole). A proven round trip has severity ``reject``
+    under policy ``reject`` and ``flag`` under ``flag``.
+    """
+    sizes = frozenset(tuple(s) for s in sizes)
+    findings = []
+    for seen in observations:
+        base = dict(function=seen.function, input_size=tuple(seen.source), output_size=tuple(seen.target),
+                    channels=seen.channels, caller=seen.caller, image=image, count=seen.count)
+        if seen.note:  # tampering
+            findings.append(Finding(**base, kind=TAMPER, severity=FLAG, note=seen.note))
+            continue
+        source_full, target_full = _full(seen.source, sizes), _full(seen.target, sizes)
+        enlarged = target_full and _area(seen.source) < REDUCED_AREA * _area(seen.target)
+        reduced = source_full and _area(seen.target) < REDUCED_AREA * _area(seen.source)
+        if not (enlarged or reduced):
+            continue  # between reduced sizes, or a resize of a padded copy: the model's business
+        if seen.channels > MAX_IMAGE_CHANNELS:
+            findings.append(Finding(**base, kind=FEATURE_MAP, severity=INFO,
+                                    note="feature map (more than 4 channels): allowed"))
+        elif reduced:
+            findings.append(Finding(**base, kind=REDUCTION, severity=INFO,
+                                    note="reduced copy (statistics, guidance or a mask): allowed while "
+                                         "nothing is enlarged back"))
+        elif output is not None and (match := is_enlargement_of(output, seen.fingerprints)):
+            findings.append(Finding(
+                **base, kind=ROUND_TRIP, severity=REJECT if policy == REJECT else FLAG,
+                note=f"the returned image is this enlargement ({match.alignment}): every output pixel "
+                     f"comes from a reduced-resolution representation"))
+        else:
+            findings.append(Finding(
+                **base, kind=ENLARGEMENT, severity=FLAG,
+                note="image-like data enlarged to the input's size (e.g. filter coefficients, a gain "
+                     "map, or detail pasted back): for review"))
+    return findings
+
+
+# -- the wrappers ----------------------------------------------------------------------------------
+def _make_wrapper(slot: int, name: str, qualname: str, module: str, doc: str | None) -> Callable:
+    """A function that forwards its call through ``sys.audit`` to the audit's hook: its closure
+    holds the slot number and the (public) ``sys.audit`` only, its globals nothing at all."""
+    fire = sys.audit
+
+    def wrapper(*args, **kwargs):
+        box = [args, kwargs, None]
+        fire("aiflash.resample", slot, box)  # the literal: these globals are empty
+        return box[2]
+
+    function = types.FunctionType(wrapper.__code__, {"__builtins__": builtins}, name, None,
+                                  wrapper.__closure__)
+    function.__qualname__, function.__module__, function.__doc__ = qualname, module, doc
+    function.__aiflash_audit__ = True
+    return function
+
+
 class ResamplingAudit:
-    """Wraps the resampling functions once per process; records findings inside ``watch()``."""
+    """Wraps the resampling functions once per process; observes calls inside ``watch()``.
+
+    The originals and the state live in this object, which only the worker and the ``sys.audit``
+    hook hold (the hook cannot be listed or removed from Python)."""
 
     def __init__(self, participant_root: Path):
         self._root = participant_root.resolve()
@@ -182,18 +451,34 @@ class ResamplingAudit:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._sizes: frozenset[Size] = frozenset()
-        self._image: str | None = None
-        self._counts: dict[tuple, int] = {}
-        self._pending: dict[str, list[_Target]] = {}
-        self._compiling: Callable[[], bool] | None = None
+        self._seen: dict[tuple, tuple[int, list[Fingerprint]]] = {}  # call -> (count, fingerprints)
+        self._tampered: list[Observation] = []
+        self._originals: list[Callable] = []
+        self._targets: list[_Target] = []
+        self._wrappers: list[Callable] = []
+        self._slots: dict[tuple[str, str], int] = {}
+        self._compiling: Callable[[], bool] = _never
+        self._compiling_code = None
+        self._installed = False
         self.patched: list[str] = []
 
     # -- installation -------------------------------------------------------------------------
     def install(self) -> None:
-        """Patch every target whose module is importable now or later (idempotent per process)."""
+        """Patch every target whose module is importable now or later (once per process)."""
+        if self._installed:
+            return
+        self._installed = True
+        torch = sys.modules.get("torch") or importlib.import_module("torch")
+        # Dynamo treats is_dynamo_compiling() as True while tracing; in eager code it returns False
+        # unconditionally (unlike is_compiling(), which reads a module flag anyone can set).
+        compiler = getattr(torch, "compiler", None)
+        self._compiling = getattr(compiler, "is_dynamo_compiling", None) or _never
+        self._compiling_code = getattr(self._compiling, "__code__", None)
+        sys.addaudithook(self._hook)
         by_module: dict[str, list[_Target]] = {}
         for target in TARGETS:
             by_module.setdefault(target.module, []).append(target)
+        pending: dict[str, list[_Target]] = {}
         for module_name, targets in by_module.items():
             module = sys.modules.get(module_name)
             if module is None and any(t.eager for t in targets):
@@ -204,69 +489,129 @@ class ResamplingAudit:
             if module is not None:
                 self._patch_module(module, targets)
             else:
-                self._pending[module_name] = targets
-        if self._pending:
-            sys.meta_path.insert(0, _PatchOnImport(self._pending, self._patch_module))
+                pending[module_name] = targets
+        # Every watched module, imported later or re-executed by importlib.reload, is (re)patched.
+        sys.meta_path.insert(0, _PatchOnImport(by_module, pending, self._patch_module, self._reloaded))
 
-    def _patch_module(self, module: ModuleType, targets: list[_Target]) -> None:
-        if self._compiling is None:
-            torch = sys.modules.get("torch")
-            self._compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None) or bool
+    def _patch_module(self, module: ModuleType, targets: list[_Target]) -> list[str]:
+        """Wrap the targets in ``module``; returns the public names that had to be (re)wrapped."""
         replaced: dict[int, Callable] = {}
+        done = []
         for target in targets:
             owner = module
             name = target.attribute
             if "." in name:
                 class_name, name = name.split(".", 1)
                 owner = getattr(module, class_name, None)
-            original = getattr(owner, name, None) if owner is not None else None
-            if original is None or getattr(original, "__aiflash_audit__", False):
+            current = getattr(owner, name, None) if owner is not None else None
+            if current is None or getattr(current, "__aiflash_audit__", False):
                 continue
-            wrapper = self._wrap(original, target)
+            key = (target.module, target.attribute)
+            if key in self._slots:  # re-executed module: the fresh original replaces the old one
+                slot = self._slots[key]
+                self._originals[slot] = current
+            else:
+                slot = len(self._originals)
+                self._slots[key] = slot
+                self._originals.append(current)
+                self._targets.append(target)
+                self._wrappers.append(_make_wrapper(slot, getattr(current, "__name__", name),
+                                                    getattr(current, "__qualname__", name),
+                                                    getattr(current, "__module__", target.module),
+                                                    getattr(current, "__doc__", None)))
+                self.patched.append(target.public_name)
+            wrapper = self._wrappers[slot]
             setattr(owner, name, wrapper)
             if owner is module:
-                replaced[id(original)] = wrapper
-            _alias_torchvision_kernels(original, wrapper)
-            _share_torchscript_overloads(original, wrapper)
-            self.patched.append(target.public_name)
+                replaced[id(current)] = wrapper
+            _alias_torchvision_kernels(current, wrapper)
+            _share_torchscript_overloads(current, wrapper)
+            wrapper.__prepare_scriptable__ = self._scriptable(slot)
+            done.append(target.public_name)
         if replaced:
             _repoint_references(replaced)
+        return done
 
-    def _wrap(self, original: Callable, target: _Target) -> Callable:
-        audit, compiling = self, self._compiling
+    def _scriptable(self, slot: int) -> Callable:
+        """TorchScript compiles the original (scripted graphs are not audited); called from
+        anywhere but torch.jit, it returns the wrapper and records the attempt."""
+        fire = sys.audit
 
-        @functools.wraps(original)
-        def wrapper(*args, **kwargs):
-            # Under torch.compile the original is traced as is (compiled graphs are not audited).
-            if compiling() or not audit._sizes or getattr(audit._local, "busy", False):
-                return original(*args, **kwargs)
-            before = target.before(args, kwargs) if target.before else None
-            audit._local.busy = True  # calls made inside this one (skimage rescale -> resize) are its own
-            try:
-                result = original(*args, **kwargs)
-            finally:
-                audit._local.busy = False
-            try:
-                measured = target.measure(args, kwargs, result, before)
-            except Exception:  # the audit must never break a model
-                measured = None
-            if measured is not None:
-                audit._consider(target.public_name, *measured)
-            return result
+        def prepare():
+            box = [(), {"__prepare_scriptable__": True}, None]
+            fire("aiflash.resample", slot, box)  # the literal: these globals are empty
+            return box[2]
 
-        wrapper.__aiflash_audit__ = True
-        # TorchScript compiles the original (scripted graphs are not audited; see the module doc).
-        wrapper.__prepare_scriptable__ = lambda: original
-        return wrapper
+        return types.FunctionType(prepare.__code__, {"__builtins__": builtins}, "__prepare_scriptable__",
+                                  None, prepare.__closure__)
 
-    # -- recording ----------------------------------------------------------------------------
-    def _consider(self, function: str, source: Size, target: Size, channels: int) -> None:
-        sizes = self._sizes
-        if not 1 <= channels <= 4 or source == target or (source not in sizes and target not in sizes):
+    # -- the hook: every wrapped call arrives here ---------------------------------------------
+    def _hook(self, event: str, data: tuple) -> None:
+        if event != _EVENT:
+            if event in _INTROSPECTION:
+                try:
+                    self._tamper(event, f"{event}() was called while the model was loaded or ran (it "
+                                        f"can reach the audit's originals)")
+                except Exception:  # a hook that raises would break the interpreter's own events
+                    pass
             return
-        key = (self._image, function, source, target, channels, self._caller())
+        slot, box = data
+        if not isinstance(slot, int) or not 0 <= slot < len(self._originals) or len(box) != 3:
+            return
+        args, kwargs, _ = box
+        original, target = self._originals[slot], self._targets[slot]
+        if kwargs.get("__prepare_scriptable__") is True and not args:
+            box[2] = original if _called_from_torch_jit() else self._wrappers[slot]
+            if box[2] is not original:
+                self._tamper(target.public_name, "__prepare_scriptable__() called outside torch.jit "
+                                                 "(it would hand out the original)")
+            return
+        box[2] = self._call(original, target, args, kwargs)
+
+    def _call(self, original: Callable, target: _Target, args: tuple, kwargs: dict):
+        # Under torch.compile (Dynamo tracing) the original is traced as is: compiled graphs are
+        # not audited (the content check sees their output).
+        if self._compiling() or not self._sizes or getattr(self._local, "busy", False):
+            return original(*args, **kwargs)
+        sizes = self._sizes
+        before = target.before(args, kwargs) if target.before else None
+        self._local.busy = True  # calls made inside this one (skimage rescale -> resize) are its own
+        try:
+            result = original(*args, **kwargs)
+        finally:
+            self._local.busy = False
+        try:
+            measured = target.measure(args, kwargs, result, before)
+            if measured is not None:
+                self._observe(target.public_name, sizes, *measured)
+        except Exception:  # the audit must never break a model
+            pass
+        return result
+
+    def _observe(self, function: str, sizes: frozenset[Size], source: Size, target: Size, channels: int,
+                 result, layout: str) -> None:
+        if source == target or not (_full(source, sizes) or _full(target, sizes)):
+            return
+        fingerprints = []
+        if 1 <= channels <= MAX_IMAGE_CHANNELS and _full(target, sizes) and \
+                _area(source) < REDUCED_AREA * _area(target):
+            fingerprints = _fingerprints(result, layout, sizes)
+        key = (function, source, target, channels, self._caller())
         with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
+            count, kept = self._seen.get(key, (0, []))
+            kept.extend(fingerprints[: max(0, _MAX_FINGERPRINTS - len(kept))])
+            self._seen[key] = (count + 1, kept)
+
+    def _tamper(self, what: str, note: str) -> None:
+        caller = self._caller()
+        with self._lock:
+            if not any(t.function == what and t.caller == caller for t in self._tampered):
+                self._tampered.append(Observation(what, (0, 0), (0, 0), 0, caller, note=note))
+
+    def _reloaded(self, module_name: str, names: list[str]) -> None:
+        if names:
+            self._tamper(f"importlib.reload({module_name})",
+                         f"re-executed while the model was loaded or ran; {', '.join(names)} re-patched")
 
     def _caller(self) -> str:
         """The participant's frame that led to the call: the innermost one in the submission, else
@@ -276,7 +621,7 @@ class ResamplingAudit:
         while frame is not None:
             filename = frame.f_code.co_filename
             resolved = str(Path(filename).resolve()) if filename and not filename.startswith("<") else ""
-            if fallback is None and not resolved.startswith(_OUR_PACKAGE):
+            if fallback is None and resolved and not resolved.startswith(_OUR_PACKAGE):
                 fallback = frame
             if resolved.startswith(self._root_text + "/") or resolved == self._root_text:
                 return self.location(resolved, frame.f_lineno)
@@ -297,23 +642,74 @@ class ResamplingAudit:
             pass
         return f"{path.as_posix()}:{line}"
 
+    # -- integrity ------------------------------------------------------------------------------
+    def check_integrity(self) -> None:
+        """Re-patch any watched attribute that no longer holds its wrapper (replaced, or its class
+        re-created) and record it; record changes to the switches the wrappers rely on."""
+        by_module: dict[str, list[_Target]] = {}
+        for target in self._targets:
+            by_module.setdefault(target.module, []).append(target)
+        for module_name, targets in by_module.items():
+            module = sys.modules.get(module_name)
+            if module is None:
+                continue
+            names = self._patch_module(module, targets)
+            if names:
+                self._tamper(f"{module_name} attributes",
+                             f"{', '.join(names)} no longer held the audit's wrapper; re-patched")
+        if getattr(self._compiling, "__code__", None) is not self._compiling_code:
+            self._tamper("torch.compiler.is_dynamo_compiling", "its code was replaced (a switch that "
+                                                               "would turn the audit off); restored")
+            self._compiling.__code__ = self._compiling_code
+
     @contextmanager
-    def watch(self, sizes: set[Size], image: str | None) -> Iterator[list[Finding]]:
-        """Record findings for calls made inside the block; the list is filled when it exits."""
-        findings: list[Finding] = []
+    def watch(self, sizes: set[Size], image: str | None = None) -> Iterator[list[Observation]]:
+        """Observe calls made inside the block; the list is filled when it exits (tampering first)."""
+        observations: list[Observation] = []
+        expected = frozenset(tuple(s) for s in sizes)
+        self.check_integrity()
+        self._local.busy = False
+        seen: dict[tuple, tuple[int, list[Fingerprint]]] = {}
         with self._lock:
-            self._counts = {}
-        self._sizes, self._image = frozenset(sizes), image
+            self._seen = seen
+        self._sizes = expected
         try:
-            yield findings
+            yield observations
         finally:
-            self._sizes, self._image = frozenset(), None
+            changed = self._sizes is not expected or self._seen is not seen or \
+                getattr(self._local, "busy", False)
+            self._sizes = frozenset()
+            self._local.busy = False
+            if changed:
+                self._tamper("audit state", "the audit's state was changed while the model ran")
+            self.check_integrity()
             with self._lock:
-                counts, self._counts = self._counts, {}
-            findings.extend(
-                Finding(function, source, target, channels, caller, stem, count)
-                for (stem, function, source, target, channels, caller), count in counts.items()
-            )
+                tampered, self._tampered = self._tampered, []
+                self._seen = {}
+            observations.extend(tampered)
+            observations.extend(Observation(*key, count, tuple(kept)) for key, (count, kept) in seen.items())
+
+    def pending_tampering(self) -> list[Observation]:
+        """Tampering seen outside ``watch()`` (while model.py was imported), taken once."""
+        self.check_integrity()
+        with self._lock:
+            tampered, self._tampered = self._tampered, []
+        return tampered
+
+
+def _never() -> bool:
+    return False
+
+
+def _called_from_torch_jit() -> bool:
+    frame = sys._getframe(3)
+    for _ in range(8):
+        if frame is None:
+            return False
+        if str(frame.f_globals.get("__name__", "")).startswith(("torch.jit", "torch._jit_internal")):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _repoint_references(replaced: dict[int, Callable]) -> None:
@@ -362,14 +758,18 @@ def _share_torchscript_overloads(original: Callable, wrapper: Callable) -> None:
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Patches a module right after it is first executed, before any importer can bind its names."""
+    """Patches a watched module right after it is executed: on first import, before any importer
+    can bind its names, and again when ``importlib.reload`` re-executes it."""
 
-    def __init__(self, pending: dict[str, list[_Target]], patch: Callable):
+    def __init__(self, watched: dict[str, list[_Target]], pending: dict[str, list[_Target]],
+                 patch: Callable, reloaded: Callable):
+        self._watched = watched
         self._pending = pending
         self._patch = patch
+        self._reloaded = reloaded
 
     def find_spec(self, fullname, path, target=None):
-        if fullname not in self._pending:
+        if fullname not in self._watched:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -382,12 +782,15 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
         loader = spec.loader
         if loader is None or not hasattr(loader, "exec_module"):
             return spec
-        targets = self._pending.pop(fullname)
+        first = self._pending.pop(fullname, None) is not None
+        targets = self._watched[fullname]
         exec_module = loader.exec_module
 
         def exec_and_patch(module):
             exec_module(module)
-            self._patch(module, targets)
+            names = self._patch(module, targets)
+            if not first:
+                self._reloaded(fullname, names)
 
         loader.exec_module = exec_and_patch
         return spec

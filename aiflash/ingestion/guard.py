@@ -1,9 +1,11 @@
-"""The no-rescale guard's first layer, the output check, and the policy applied to audit findings.
+"""The no-rescale guard's output check, and the verdict and policy applied to audit findings.
 
 The output check is always on: whatever a model returns must be exactly the input's H×W×3, with
 values that are 8-bit or floats in [0, 1], or that image fails with a message naming both shapes.
-Findings of the resampling audit (``audit.py``) fail the image under the ``reject`` policy and are
-only recorded under ``flag``.
+Findings of the resampling audit (``audit.py``) carry a severity: ``info`` (allowed by the rules,
+verdict ``clean``), ``flag`` (for the organisers' review, verdict ``flagged``) and ``reject`` (a
+proven round trip under policy ``reject``: the image fails, verdict ``rejected``). Under policy
+``flag`` a proven round trip is recorded with severity ``flag`` and the image is kept.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelError
-from .audit import Finding
+from ..forensics import CLEAN, FLAGGED, REJECTED
+from .audit import FLAG, REJECT, Finding
 
 POLICIES = ("reject", "flag")
 DEFAULT_POLICY = "reject"
@@ -55,11 +58,21 @@ def check_result(result: object, input_shape: tuple[int, int, int], source: str 
     return np.rint(values * 255.0).astype(np.uint8)
 
 
+def audit_verdict(findings: list[Finding] | list[dict]) -> str:
+    """``rejected`` if any finding has severity reject, ``flagged`` if any has flag, else ``clean``
+    (informational findings: what the rules allow)."""
+    severities = {f.severity if isinstance(f, Finding) else f.get("severity") for f in findings}
+    if REJECT in severities:
+        return REJECTED
+    return FLAGGED if FLAG in severities else CLEAN
+
+
 def rejection(findings: list[Finding], policy: str) -> str | None:
-    """The image's error under ``policy`` when the audit saw rescaling, else None."""
-    if not findings or policy != "reject":
+    """The image's error when the audit proved a round trip and ``policy`` is reject, else None."""
+    proven = [f for f in findings if f.severity == REJECT]
+    if not proven or policy != REJECT:
         return None
-    first = findings[0]
+    first = proven[0]
     more = f" (+{len(findings) - 1} more finding(s) in ingestion.json)" if len(findings) > 1 else ""
     return (f"rescaling detected: {first.describe()}{more}; results must be computed at the input's "
             f"full resolution (resolution rescaling is prohibited by the rules).")

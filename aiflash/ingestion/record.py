@@ -10,9 +10,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..forensics import CLEAN, VERDICTS
 from ..report import _atomic_write
 
 INGESTION_FILE = "ingestion.json"
+_MAX_FINDING_ROWS = 200
 RECORD_FORMAT = "aiflash-ingestion/1"
 
 
@@ -29,6 +31,7 @@ class IngestionSummary:
     record: dict
     failed: dict[str, str]  # stem -> the model's error, for images without a result
     findings: list[dict]
+    verdicts: dict[str, int]  # rescale verdict -> number of images (clean, flagged, rejected)
 
 
 def read_ingestion(prediction_dir: Path) -> IngestionSummary | None:
@@ -48,7 +51,16 @@ def read_ingestion(prediction_dir: Path) -> IngestionSummary | None:
     failed = {str(e["image"]): str(e.get("error") or unfinished).rstrip(".")
               for e in images if e.get("status") != "ok"}
     findings = [f for f in record.get("guard_findings", []) if isinstance(f, dict)]
-    return IngestionSummary(record, failed, findings)
+    return IngestionSummary(record, failed, findings, verdict_counts(record))
+
+
+def verdict_counts(record: dict) -> dict[str, int]:
+    """Images per rescale verdict; records written before verdicts existed count as all clean."""
+    counts = record.get("rescale_verdicts")
+    if isinstance(counts, dict):
+        return {v: int(counts.get(v, 0)) for v in VERDICTS}
+    images = [e for e in record.get("images", []) if isinstance(e, dict)]
+    return {v: sum((e.get("rescale_verdict") or CLEAN) == v for e in images) for v in VERDICTS}
 
 
 def _value(value, unit: str = "", digits: int = 3) -> str:
@@ -78,21 +90,56 @@ def ingestion_sections(summary: IngestionSummary) -> list[str]:
         ("Rescaling policy", record.get("policy")),
     ]
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_value(v))}</td></tr>" for k, v in rows)
-    parts = [f"<h2>Model run (ingestion)</h2><table>{table}</table>"]
-    if summary.findings:
+    parts = [f"<h2>Model run (ingestion)</h2><table>{table}</table>", _verdict_section(summary)]
+    order = {"reject": 0, "flag": 1}
+    findings = sorted(summary.findings, key=lambda f: order.get(f.get("severity"), 2))
+    if findings:
+        shown = findings[:_MAX_FINDING_ROWS]
+        more = (f" The first {_MAX_FINDING_ROWS} of {len(findings)} are shown; all are in ingestion.json."
+                if len(findings) > len(shown) else "")
         frame = pd.DataFrame([{
-            "image": f.get("image") or "(folder)", "function": f.get("function"),
+            "image": f.get("image") or "(all images)", "severity": f.get("severity", "flag"),
+            "kind": f.get("kind", ""), "function": f.get("function"),
             "direction": f.get("direction"), "channels": f.get("channels"),
             "from (HxW)": "x".join(map(str, f.get("input_size", []))),
             "to (HxW)": "x".join(map(str, f.get("output_size", []))),
-            "caller": f.get("caller"), "calls": f.get("count"),
-        } for f in summary.findings])
-        verdict = ("flagged for review (policy: flag)" if record.get("policy") == "flag"
-                   else "each fails its image (policy: reject)")
-        parts.append(f"<h2>Resampling audit</h2><p class='muted'>Calls that rescaled image-like data to "
-                     f"or from the input's size; {html.escape(verdict)}.</p>"
+            "caller": f.get("caller"), "calls": f.get("count"), "meaning": f.get("note", ""),
+        } for f in shown])
+        policy = "a proven round trip fails its image (policy: reject)"
+        if record.get("policy") == "flag":
+            policy = "a proven round trip is recorded and flagged (policy: flag)"
+        parts.append(f"<h2>Resampling audit</h2><p class='muted'>Resampling calls to or from the input's "
+                     f"size, with the file:line that made them. Severity info: allowed by the rules "
+                     f"(reductions for statistics or guidance, feature maps); flag: for the organisers' "
+                     f"review; reject: {html.escape(policy)}.{html.escape(more)}</p>"
                      + frame.to_html(index=False, border=0, escape=True))
     else:
-        parts.append("<h2>Resampling audit</h2><p class='muted'>No resampling of image-like data to or "
-                     "from the input's size was seen.</p>")
+        parts.append("<h2>Resampling audit</h2><p class='muted'>No resampling to or from the input's size "
+                     "was seen.</p>")
     return parts
+
+
+def _verdict_section(summary: IngestionSummary) -> str:
+    """The rescale verdicts: counts, and every image that is not clean with its evidence."""
+    import pandas as pd
+
+    counts = summary.verdicts
+    line = ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
+    review = counts["flagged"] + counts["rejected"]
+    badge = (f"<p><strong class='review-flag'>REVIEW: {review} image(s) flagged or rejected</strong></p>"
+             if review else "")
+    images = [e for e in summary.record.get("images", []) if isinstance(e, dict)
+              and (e.get("rescale_verdict") or CLEAN) != CLEAN]
+    table = ""
+    if images:
+        table = pd.DataFrame([{
+            "image": e.get("image"), "verdict": e.get("rescale_verdict"), "audit": e.get("audit_verdict"),
+            "content check": e.get("content_verdict") or "–",
+            "measures": ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                  for k, v in (e.get("measures") or {}).items()),
+            "reasons": "; ".join(e.get("reasons") or []),
+        } for e in images]).to_html(index=False, border=0, escape=True, classes="rescale-verdicts")
+    return (f"<h2>Rescaling verdicts</h2><p class='muted'>Each image: the worse of the resampling audit "
+            f"(calls in the code) and the content check (the output's pixels against its input). "
+            f"Flagged images are reviewed by the organisers; the content check alone never rejects.</p>"
+            f"<p>{html.escape(line)}</p>{badge}{table}")

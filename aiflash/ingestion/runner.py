@@ -9,7 +9,10 @@ started for the remaining images. So a hang, even inside a C call, ends as a rep
 within the limits instead of as the platform's kill, which uploads nothing (Codabench spec §2.7).
 
 Results are written as ``<stem>.png`` (lossless) into the output folder, with ``ingestion.json``
-(never ``metadata``: Codabench reserves that name), rewritten after every image.
+(never ``metadata``: Codabench reserves that name), rewritten after every image. Every result is
+also screened by the content check (``aiflash.forensics``) in the thread that writes its PNG, while
+the model restores the next image; each image's ``rescale_verdict`` is the worse of the audit's
+verdict and the content check's.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ import numpy as np
 
 from ..discovery import INPUT_DIR, find_code_root, find_inputs, find_predictions
 from ..errors import AiflashError, ModelError, ReferenceDataError
-from ..images import read_rgb, write_png
+from ..forensics import CLEAN, FLAGGED, VERDICTS, ForensicsSettings, Screening, screen, worst_verdict
+from ..images import read_person_mask, read_rgb, write_png
 from .api import FOLDER, MODEL_FILE, PER_IMAGE
-from .audit import Finding
+from .audit import ROUND_TRIP, Observation, classify
 from .capture import ModelOutput
-from .guard import DEFAULT_POLICY, POLICIES, rejection
+from .guard import DEFAULT_POLICY, POLICIES, audit_verdict, rejection
 from .record import INGESTION_FILE, RECORD_FORMAT, write_record
 
 # Defaults sized for the final phase (100 images at 1K on one GPU) under an execution_time_limit
@@ -67,6 +71,7 @@ class IngestionConfig:
     time_budget_s: float = DEFAULT_TIME_BUDGET_S
     progress: bool = False  # a progress bar (on a terminal)
     verbose: bool = True  # one line per image (logs)
+    forensics: ForensicsSettings | None = None  # None: the default profile's content-check settings
 
     def __post_init__(self):
         if self.policy not in POLICIES:
@@ -207,9 +212,15 @@ class _Run:
         self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.output = ModelOutput(sys.stderr)
         self.images = {stem: {"image": stem, "status": "pending", "error": None, "model_s": None,
-                              "wall_s": None, "peak_gpu_memory_mb": None, "findings": 0, "details": None}
+                              "wall_s": None, "peak_gpu_memory_mb": None, "findings": 0, "details": None,
+                              "rescale_verdict": None, "audit_verdict": None, "content_verdict": None,
+                              "measures": {}, "reasons": []}
                        for stem in inputs}
         self.findings: list[dict] = []
+        # Findings that belong to no single image (tampering at load, the folder API's calls):
+        # their verdict applies to every image.
+        self.shared_verdict = CLEAN
+        self.forensics = config.forensics or _default_forensics()
         self.notes: list[str] = []
         self.environment: dict = {}
         self.api: str | None = None
@@ -255,6 +266,11 @@ class _Run:
             "folder_model_s": self.folder_model_s,
             "peak_gpu_memory_mb": max(peaks) if peaks else None,
             "images": images,
+            "rescale_verdicts": {v: sum(e["rescale_verdict"] == v for e in images) for v in VERDICTS},
+            "forensics": {"periodicity_max": self.forensics.periodicity_max,
+                          "hf_coherence_min": self.forensics.hf_coherence_min,
+                          "voting": list(self.forensics.voting),
+                          "false_flag_rate": self.forensics.false_flag_rate},
             "guard_findings": self.findings,
             "model_output": self.output.summary(),
             "notes": self.notes,
@@ -268,9 +284,15 @@ class _Run:
             self._saved = now
 
     # -- outcomes of single images ----------------------------------------------------------------
-    def _finish(self, stem: str, status: str, error: str | None = None, **values) -> None:
+    def _finish(self, stem: str, status: str, error: str | None = None, screening: Screening | None = None,
+                **values) -> None:
         entry = self.images[stem]
         entry.update(status=status, error=error, **values)
+        entry["audit_verdict"] = worst_verdict(entry["audit_verdict"] or CLEAN, self.shared_verdict)
+        if screening is not None:
+            entry.update(content_verdict=screening.verdict, measures=dict(screening.measures),
+                         reasons=list(screening.reasons))
+        entry["rescale_verdict"] = worst_verdict(entry["audit_verdict"], entry["content_verdict"] or CLEAN)
         if status != "ok":
             (self.config.output_dir / f"{stem}.png").unlink(missing_ok=True)
         if self._bar is not None:
@@ -279,6 +301,8 @@ class _Run:
             done = sum(e["status"] in ("ok", "failed", "not_run") for e in self.images.values())
             timing = f" in {entry['model_s']:.2f} s" if entry.get("model_s") is not None else ""
             state = f"ok{timing}" if status == "ok" else f"FAILED: {error}"
+            if entry["rescale_verdict"] != CLEAN:
+                state += f" [rescaling: {entry['rescale_verdict']}]"
             print(f"[{done}/{len(self.images)}] {stem}: {state}", flush=True)
         self.save(force=False)
 
@@ -326,6 +350,7 @@ class _Run:
             )
             return None
         self.environment = reply.get("environment") or self.environment
+        self._add_shared_findings(reply.get("findings") or [])
         if reply["op"] == "load_failed":
             self.load_error, self.load_details = reply["error"], reply.get("details")
             worker.stop()
@@ -402,7 +427,8 @@ class _Run:
             losses = 0
             self.findings.extend(reply["findings"])
             values = {"model_s": reply["model_s"], "wall_s": wall, "findings": len(reply["findings"]),
-                      "peak_gpu_memory_mb": reply["peak_gpu_memory_mb"], "details": reply["details"]}
+                      "peak_gpu_memory_mb": reply["peak_gpu_memory_mb"], "details": reply["details"],
+                      "audit_verdict": reply["audit_verdict"]}
             if "pixels" in reply:
                 self._write_later(stem, reply["pixels"], values)
             else:
@@ -411,11 +437,13 @@ class _Run:
             worker.stop()
         self._settle_writes(0)
 
-    # -- writing results ---------------------------------------------------------------------------
-    def _write_later(self, stem: str, rgb: np.ndarray, values: dict) -> None:
+    # -- writing and screening results --------------------------------------------------------------
+    def _write_later(self, stem: str, rgb: np.ndarray, values: dict, copy_from: Path | None = None) -> None:
+        """Write (or copy) the result and screen it in a writer thread, off the model's path."""
         target = self.config.output_dir / f"{stem}.png"
         self.images[stem]["status"] = "writing"
-        self._writes[stem] = (self._writer.submit(_write_result, target, rgb), values)
+        job = self._writer.submit(_write_result, target, rgb, copy_from, self.inputs[stem], self.forensics)
+        self._writes[stem] = (job, values)
         self._settle_writes(_PENDING_WRITES)
 
     def _settle_writes(self, keep: int) -> None:
@@ -424,12 +452,16 @@ class _Run:
             stem = next(iter(self._writes))
             future, values = self._writes.pop(stem)
             try:
-                future.result()
+                screening = future.result()
             except OSError as exc:
                 self._finish(stem, "failed", f"writing the result failed ({exc}); this is a problem of "
                              f"the platform, not of the model: please resubmit", **values)
             else:
-                self._finish(stem, "ok", **values)
+                self._finish(stem, "ok", screening=screening, **values)
+
+    def _add_shared_findings(self, findings: list[dict]) -> None:
+        self.findings.extend(findings)
+        self.shared_verdict = worst_verdict(self.shared_verdict, audit_verdict(findings))
 
     def _run_folder(self, worker: _WorkerProcess) -> None:
         config = self.config
@@ -441,6 +473,7 @@ class _Run:
         request = {"op": "folder", "input_dir": str(config.input_dir / INPUT_DIR),
                    "output_dir": str(folder_out), "sizes": sorted({tuple(s) for s in sizes.values()})}
         reason = None
+        observations: list[Observation] = []
         try:
             reply = worker.ask(request, limit)
         except _WorkerDied as died:
@@ -455,19 +488,20 @@ class _Run:
         else:
             worker.stop()
             self.folder_model_s = reply["model_s"]
-            self.findings.extend(reply["findings"])
             reason = reply["error"]
             if reply["details"]:
                 self.notes.append(f"main() traceback:\n{reply['details']}")
-            rejected = rejection([_finding(f) for f in reply["findings"]], config.policy)
-            if rejected:
-                self._fail_pending(f"{rejected} (with the folder API one finding fails every image: "
-                                   f"it cannot be attributed to one)")
-                return
-        self._collect_folder_results(folder_out, sizes, reason)
+            observations = [Observation.from_dict(o) for o in reply["observations"]]
+            # Calls made for the whole folder belong to no single image: they count for every image,
+            # except a proven round trip, which is attributed to the image that *is* the enlargement.
+            shared = classify(observations, set(sizes.values()), None, None, config.policy)
+            self._add_shared_findings([f.as_dict() for f in shared])
+        self._collect_folder_results(folder_out, sizes, reason, observations)
 
-    def _collect_folder_results(self, folder: Path, sizes: dict, reason: str | None) -> None:
-        """Validate every file main() wrote (name, decodability, 8-bit RGB, size) and keep the good."""
+    def _collect_folder_results(self, folder: Path, sizes: dict, reason: str | None,
+                                observations: list[Observation]) -> None:
+        """Validate every file main() wrote (name, decodability, 8-bit RGB, size), draw the audit's
+        line for each, and keep (and screen) the good."""
         written = find_predictions(folder)
         extra = sorted(p.name for stem, paths in written.items() if stem not in self.inputs for p in paths)
         if extra:
@@ -495,12 +529,17 @@ class _Run:
                              f"the input is {height}x{width} (HxW); results must have exactly the input's "
                              f"size: resolution rescaling is not allowed.")
                 continue
-            target = self.config.output_dir / f"{stem}.png"
-            if path.suffix.lower() == ".png" and not note:
-                shutil.copyfile(path, target)
-            else:
-                write_png(target, rgb)
-            self._finish(stem, "ok")
+            proven = [f for f in classify(observations, {(height, width)}, stem, rgb, self.config.policy)
+                      if f.kind == ROUND_TRIP]
+            self.findings.extend(f.as_dict() for f in proven)
+            values = {"findings": len(proven), "audit_verdict": audit_verdict(proven)}
+            rejected = rejection(proven, self.config.policy)
+            if rejected:
+                self._finish(stem, "failed", rejected, **values)
+                continue
+            copy_from = path if path.suffix.lower() == ".png" and not note else None
+            self._write_later(stem, rgb, values, copy_from)
+        self._settle_writes(0)
 
     def close(self) -> None:
         for worker in self._started_workers:  # normally all stopped already; after an error of ours, not
@@ -517,15 +556,27 @@ class _Run:
         self.save()
 
 
-def _write_result(target: Path, rgb: np.ndarray) -> None:
+def _write_result(target: Path, rgb: np.ndarray, copy_from: Path | None, source: tuple[Path, Path],
+                  settings: ForensicsSettings) -> Screening:
+    """Write the result PNG (or copy a valid one), then screen it against its input."""
     partial = target.with_name(target.name + ".partial")
-    write_png(partial, rgb)
+    if copy_from is not None:
+        shutil.copyfile(copy_from, partial)
+    else:
+        write_png(partial, rgb)
     os.replace(partial, target)
+    try:
+        image, _ = read_rgb(source[0], error=ReferenceDataError)
+        person = read_person_mask(source[1])
+        return screen(rgb, image, person, settings)
+    except Exception as exc:  # never lose a written result to the check; its failure is for review
+        return Screening(FLAGGED, {}, (f"the content check could not run: {type(exc).__name__}: {exc}",))
 
 
-def _finding(data: dict) -> Finding:
-    return Finding(data["function"], tuple(data["input_size"]), tuple(data["output_size"]),
-                   data["channels"], data["caller"], data["image"], data["count"])
+def _default_forensics() -> ForensicsSettings:
+    from ..profile import load_profile
+
+    return load_profile("default").forensics
 
 
 def run_ingestion(config: IngestionConfig) -> IngestionOutcome:

@@ -26,8 +26,8 @@ import numpy as np
 from ..errors import AiflashError, ReferenceDataError
 from ..images import read_person_mask, read_rgb
 from .api import FOLDER, error_line, load_participant_model, traceback_tail
-from .audit import ResamplingAudit
-from .guard import check_result, rejection
+from .audit import ResamplingAudit, classify
+from .guard import audit_verdict, check_result, rejection
 
 
 class _Channel:
@@ -106,12 +106,16 @@ class Worker:
     def load(self) -> dict:
         start = time.perf_counter()
         self.model = load_participant_model(self.root, self.device)
-        return {"op": "ready", "api": self.model.kind, "load_s": round(time.perf_counter() - start, 3)}
+        # Tampering while model.py was imported and the model built (a reload, gc searches).
+        findings = classify(self.audit.pending_tampering(), set(), None, None, self.policy)
+        return {"op": "ready", "api": self.model.kind, "load_s": round(time.perf_counter() - start, 3),
+                "findings": [f.as_dict() for f in findings]}
 
     def restore_image(self, request: dict) -> tuple[dict, np.ndarray | None]:
         """Decode, restore and check one image: the reply, and the result when it passed."""
         reply = {"op": "image_done", "stem": request["stem"], "status": "failed", "error": None,
-                 "details": None, "model_s": None, "peak_gpu_memory_mb": None, "findings": []}
+                 "details": None, "model_s": None, "peak_gpu_memory_mb": None, "findings": [],
+                 "audit_verdict": "clean"}
         try:
             image, _ = read_rgb(Path(request["input"]), error=ReferenceDataError)
             person = read_person_mask(Path(request["mask"]))
@@ -122,18 +126,22 @@ class Worker:
             reply["error"] = f"organiser input data: {exc}"
             return reply, None
         shape = image.shape
-        result, findings = self._call_model(reply, "restore()", {shape[:2]}, request["stem"],
-                                            lambda: self.model.model.restore(image, person))
-        if reply["error"]:
-            return reply, None
+        result, observations = self._call_model(reply, "restore()", {shape[:2]},
+                                                lambda: self.model.model.restore(image, person))
+        rgb = None
+        if not reply["error"]:
+            try:
+                rgb = check_result(result, shape)
+            except AiflashError as exc:
+                reply["error"] = str(exc)
+        # The line is drawn on the returned image: a round trip is proven when it *is* an enlargement.
+        findings = classify(observations, {shape[:2]}, request["stem"], rgb, self.policy)
+        reply["findings"] = [f.as_dict() for f in findings]
+        reply["audit_verdict"] = audit_verdict(findings)
         rejected = rejection(findings, self.policy)
         if rejected:
             reply["error"] = rejected
-            return reply, None
-        try:
-            rgb = check_result(result, shape)
-        except AiflashError as exc:
-            reply["error"] = str(exc)
+        if reply["error"]:
             return reply, None
         reply["status"] = "ok"
         reply["shape"] = list(rgb.shape)
@@ -142,18 +150,20 @@ class Worker:
     def run_folder(self, request: dict) -> dict:
         """Call main() on the whole folder; the parent validates the files it wrote."""
         reply = {"op": "folder_done", "error": None, "details": None, "model_s": None,
-                 "peak_gpu_memory_mb": None, "findings": []}
+                 "peak_gpu_memory_mb": None, "observations": []}
         sizes = {tuple(size) for size in request["sizes"]}
-        self._call_model(reply, "main()", sizes, None, lambda: self.model.main(
+        _, observations = self._call_model(reply, "main()", sizes, lambda: self.model.main(
             str(self.root), request["input_dir"], request["output_dir"], self.device))
+        # The parent draws the line per image, with the files main() wrote (audit.classify).
+        reply["observations"] = [o.as_dict() for o in observations]
         return reply
 
-    def _call_model(self, reply: dict, label: str, sizes: set, stem: str | None, call):
+    def _call_model(self, reply: dict, label: str, sizes: set, call):
         """Run participant code under the audit, timing it and recording into ``reply`` its
-        time, peak GPU memory, findings and, if it raised, the error; returns (result, findings)."""
+        time, peak GPU memory and, if it raised, the error; returns (result, audit observations)."""
         result = None
         self.gpu.reset()
-        with self.audit.watch(sizes, stem) as findings:
+        with self.audit.watch(sizes) as observations:
             start = time.perf_counter()
             try:
                 with self._no_grad():
@@ -168,8 +178,7 @@ class Worker:
                 result = None
             reply["model_s"] = round(time.perf_counter() - start, 4)
         reply["peak_gpu_memory_mb"] = self.gpu.peak_mb()
-        reply["findings"] = [f.as_dict() for f in findings]
-        return result, findings
+        return result, observations
 
 
 def _die_with_parent(parent_pid: int) -> None:
