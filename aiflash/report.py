@@ -125,6 +125,7 @@ def detailed_results_html(result_scores: dict[str, float], breakdown: ScoreBreak
         f"<h2>Components and adaptive weights</h2>{_table(weights)}"
         + _showcase_html(per_image, breakdown, profile, previews or {})
         + _distributions_html(per_image, breakdown, profile)
+        + content_check_html(per_image, profile)
         + "".join(sections or [])
         + notes_html
         + f"<h2>Per image</h2><div class='scroll'>{_table(per_image)}</div>"
@@ -136,6 +137,31 @@ def write_detailed_html(output_dir: Path, page: str) -> Path:
     path = output_dir / DETAILED_FILE
     _atomic_write(path, page)
     return path
+
+
+def content_check_html(per_image: pd.DataFrame, profile: Profile) -> str:
+    """The resampling forensics of the scored results against their inputs (when the reference
+    data holds the inputs): counts of each verdict and every image with its measures."""
+    if "rescale_verdict" not in per_image.columns:
+        return ""
+    settings = profile.forensics
+    counts = per_image["rescale_verdict"].value_counts()
+    flagged = int(counts.get("flagged", 0))
+    line = f"{int(counts.get('clean', 0))} clean, {flagged} flagged"
+    badge = (f"<p><strong class='review-flag'>REVIEW: {flagged} image(s) carry a resampling trace"
+             f"</strong></p>" if flagged else "")
+    columns = [c for c in ("image", "rescale_verdict", "periodicity", "hf_coherence", "rescale_reasons")
+               if c in per_image.columns]
+    table = per_image[columns].sort_values("rescale_verdict", ascending=False, kind="stable")
+    return (f"<h2>Content check (resampling forensics)</h2><p class='muted'>Each result against its "
+            f"input: periodicity = how far periodic resampling peaks of the pixel differences rise "
+            f"above the input's (flagged above {settings.periodicity_max:g}); hf_coherence = share of "
+            f"the input's fine detail that comes back (reported"
+            f"{'' if 'hf_coherence' not in settings.voting else f', flagged below {settings.hf_coherence_min:g}'}"
+            f"). A flag asks the organisers to review the image; it does not change the Score. "
+            f"Calibration: {html.escape(settings.false_flag_rate or 'not stated')}.</p>"
+            f"<p class='content-check-counts'>{line}</p>{badge}"
+            f"<div class='scroll'>{_table(table)}</div>")
 
 
 # --- Worst and best images, metric distributions (issue 6) -------------------------------------

@@ -19,6 +19,7 @@ import pandas as pd
 from .device import pick_device
 from .discovery import INPUT_DIR, ImageCase, find_predictions, find_reference, match_cases
 from .errors import ReferenceDataError, SubmissionError
+from .forensics import Screening, screen
 from .formula import ScoreBreakdown, compute_score
 from .images import IMAGE_SUFFIXES, read_person_mask, read_rgb, read_rgb_reduced
 from .metrics.deltae import person_delta_e
@@ -105,7 +106,30 @@ class PreparedCase:
 
 def prepare_case(case: ImageCase, profile: Profile, with_preview: bool) -> PreparedCase:
     loaded = load_case(case)
-    return PreparedCase(loaded, pixel_metrics(loaded, profile), preview(loaded) if with_preview else None)
+    metrics = pixel_metrics(loaded, profile)
+    # With the input at hand (input/ beside gt/), screen the result for a resampling trace; the
+    # input is decoded once, for the check and the report's thumbnail.
+    source = _read_input(loaded)
+    if source is not None:
+        metrics.update(rescale_columns(screen(loaded.result, source, loaded.person, profile.forensics)))
+    return PreparedCase(loaded, metrics, preview(loaded, source) if with_preview else None)
+
+
+def rescale_columns(screening: Screening) -> dict:
+    """The content check's per-image columns: verdict, measures, reasons."""
+    return {"rescale_verdict": screening.verdict, **screening.measures,
+            "rescale_reasons": "; ".join(screening.reasons)}
+
+
+def _read_input(loaded: LoadedCase) -> np.ndarray | None:
+    path = _input_path(loaded.case)
+    if path is None:
+        return None
+    source, _ = read_rgb(path, error=ReferenceDataError)
+    if source.shape != loaded.gt.shape:
+        raise ReferenceDataError(f"{path}: input is {_size(source)} but its ground truth "
+                                 f"{loaded.case.gt_path.name} is {_size(loaded.gt)}; fix the reference data.")
+    return source
 
 
 def _prepared(cases: list[ImageCase], profile: Profile, with_preview: bool) -> Iterator[PreparedCase]:
@@ -144,19 +168,21 @@ def _with_progress(items: Iterator[LoadedCase], total: int, progress: str | None
             print(f"scored {done}/{total} images", flush=True)
 
 
-def _input_thumbnail_source(loaded: LoadedCase) -> np.ndarray | None:
-    """The low-light input, decoded at reduced size, when an ``input/`` folder sits beside
-    ``gt/`` (never on Codabench: its scoring job has no input). It only illustrates the report,
-    so an unreadable input is skipped, never an error."""
-    folder = loaded.case.gt_path.parent.parent / INPUT_DIR
-    path = next((folder / f"{loaded.case.stem}{s}" for s in IMAGE_SUFFIXES
-                 if (folder / f"{loaded.case.stem}{s}").is_file()), None)
-    return None if path is None else read_rgb_reduced(path, PREVIEW_SIZE)
+def _input_path(case: ImageCase) -> Path | None:
+    """The low-light input of a case when an ``input/`` folder sits beside ``gt/`` (the sample
+    data; a phase's reference data built with its public inputs)."""
+    folder = case.gt_path.parent.parent / INPUT_DIR
+    return next((folder / f"{case.stem}{s}" for s in IMAGE_SUFFIXES
+                 if (folder / f"{case.stem}{s}").is_file()), None)
 
 
-def preview(loaded: LoadedCase) -> ImagePreview:
-    """Report thumbnails of one image (GT, result, error heat map, input if at hand)."""
-    return make_preview(loaded.result, loaded.gt, loaded.person, _input_thumbnail_source(loaded))
+def preview(loaded: LoadedCase, source: np.ndarray | None = None) -> ImagePreview:
+    """Report thumbnails of one image (GT, result, error heat map, input if at hand). The input,
+    when not already decoded, is read at reduced size: it only illustrates the report."""
+    if source is None:
+        path = _input_path(loaded.case)
+        source = None if path is None else read_rgb_reduced(path, PREVIEW_SIZE)
+    return make_preview(loaded.result, loaded.gt, loaded.person, source)
 
 
 def _lpips_lanes(device: str) -> int:
