@@ -78,7 +78,19 @@ def test_report_files(tmp_path):
     assert "&lt;b&gt;" in page and ">&lt;b&gt;<" in page and "><b><" not in page  # escaped
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # self-contained
     assert "0002.png missing" in page and "+10.0000" in page
-    assert paths["csv"].read_text().splitlines()[0].startswith("team,status,flag,Score,online_Score")
+    assert paths["csv"].read_text().splitlines()[0].startswith("team,status,flag,review,Score,online_Score")
+
+
+def test_review_flag_from_rescale_verdicts(tmp_path):
+    results = [_result("clean", rescale_verdicts={"clean": 4, "flagged": 0, "rejected": 0}),
+               _result("looked-at", rescale_verdicts={"clean": 2, "flagged": 1, "rejected": 1})]
+    table = build_table(results, None, 0.5).set_index("team")
+    assert table.loc["clean", "review"] == "" and table.loc["clean", "rescale_clean"] == 4
+    assert table.loc["looked-at", "review"] == "REVIEW: 1 flagged, 1 rejected image(s)"
+    assert list(table.index) == ["looked-at", "clean"]  # teams to review first
+    paths = write_report(tmp_path, table.reset_index(), {"tolerance": 0.5}, [])
+    page = paths["html"].read_text()
+    assert "REVIEW: 1 flagged, 1 rejected image(s)" in page and "<span class='badge review'>REVIEW: 1" in page
 
 
 def test_ingestion_summary(tmp_path):
@@ -98,8 +110,8 @@ def test_ingestion_summary(tmp_path):
     summary = summarise_ingestion(tmp_path)
     assert (summary.images, summary.images_failed, summary.seconds_per_image) == (2, 1, 0.5)
     assert summary.device == "NVIDIA H100 80GB HBM3 (CUDA 13.0)"
-    (text,) = summary.guard_findings
-    assert text.startswith("0002: model.py:12 called cv2.resize to downscale 3-channel data")
+    (text,) = summary.guard_findings  # a record from before severities: shown as a flag
+    assert text.startswith("[flag] 0002: model.py:12 called cv2.resize to downscale 3-channel data")
     assert summary.failures == ("0002: rescaling detected",)
 
 

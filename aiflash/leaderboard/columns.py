@@ -30,7 +30,8 @@ DIFFERENCE = "difference"  # reproduced Score - online Score
 DISCREPANCY = "discrepancy"  # true when |difference| is beyond the reproduction tolerance
 STATUS = "status"  # "ok" when the team's code was reproduced; anything else is a failure
 REASON = "reason"  # why it failed (or why it was disqualified)
-REPRODUCTION_COLUMNS = (TEAM, *METRICS, ONLINE_SCORE, DIFFERENCE, DISCREPANCY, STATUS, REASON)
+REVIEW = "review"  # the rescaling review flag ("REVIEW: n flagged, m rejected image(s)"), or empty
+REPRODUCTION_COLUMNS = (TEAM, *METRICS, ONLINE_SCORE, DIFFERENCE, DISCREPANCY, STATUS, REASON, REVIEW)
 OK_STATUSES = frozenset({"ok", "finished", "success", "succeeded", "done", "reproduced", "passed"})
 
 # Derived columns every loaded table carries.
@@ -60,6 +61,7 @@ ALIASES = {
     DISCREPANCY: ("discrepancy", "flagged", "discrepancyflag"),
     STATUS: ("status", "state", "outcome"),
     REASON: ("reason", "failurereason", "error", "failure", "message", "note"),
+    REVIEW: ("review", "reviewflag", "rescalingreview"),
     SUBJECTIVE: ("subjective", "subjectivescore", "expertscore", "expert"),
     POINTS: ("points", "votes", "weightedvotes"),
     TOP3: ("top3", "top3count", "picks"),

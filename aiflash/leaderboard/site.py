@@ -86,6 +86,7 @@ def phase3_table(reproduction: pd.DataFrame, profile: Profile) -> Table:
     rows = ranked(reproduction)
     flagged = int((rows[C.DISCREPANCY].astype(bool) & ~rows[C.DISQUALIFIED].astype(bool)).sum())
     dq = int(rows[C.DISQUALIFIED].astype(bool).sum())
+    review = int((rows[C.REVIEW].fillna("") != "").sum()) if C.REVIEW in rows else 0
     score, *metrics = _metric_columns(profile, dash_if_disqualified=True, score_label="Reproduced")
     columns = (
         RANK, TEAM, score,
@@ -100,9 +101,10 @@ def phase3_table(reproduction: pd.DataFrame, profile: Profile) -> Table:
                "and scored on the 100 hidden test inputs, beside the online Score. "
                f"<b>{flagged}</b> discrepanc{'y' if flagged == 1 else 'ies'} flagged, "
                f"<b>{dq}</b> team{'' if dq == 1 else 's'} disqualified (shown as “–” with the "
-               "reason).</p>"),
+               f"reason), <b>{review}</b> with images flagged for the organisers' rescaling review "
+               "(⚑).</p>"),
         export_columns=("rank", C.TEAM, *C.DISPLAY_METRICS, C.ONLINE_SCORE, C.DIFFERENCE,
-                        C.DISCREPANCY, C.STATUS, C.DISQUALIFIED, C.REASON))
+                        C.DISCREPANCY, C.STATUS, C.DISQUALIFIED, C.REASON, C.REVIEW))
 
 
 def experts_table(subjective: pd.DataFrame, settings: FinalSettings) -> Table:

@@ -134,6 +134,7 @@ def _canonical_rows(frame: pd.DataFrame, path: Path, codabench: bool) -> pd.Data
         failed = bool(status) and status.lower() not in C.OK_STATUSES
         if not failed and math.isnan(row[C.SCORE]):
             failed, reason = True, reason or "no Score"
+        row[C.REVIEW] = _text(record.get(C.REVIEW))
         row[C.STATUS] = status or ("failed" if failed else "ok")
         row[C.REASON] = reason or (status if failed else "")
         row[C.DISQUALIFIED] = failed

@@ -101,6 +101,21 @@ def _cell(column: Column, row: dict) -> str:
 
 
 def _status_cell(row: dict, ok_label: str) -> str:
+    review = _review_pill(row)
+    return _standing_cell(row, ok_label).replace("</td>", f"{review}</td>") if review \
+        else _standing_cell(row, ok_label)
+
+
+def _review_pill(row: dict) -> str:
+    """The rescaling review flag (flagged or rejected images), beside whatever the status is."""
+    review = "" if _missing(row.get(C.REVIEW)) else str(row.get(C.REVIEW) or "")
+    if not review:
+        return ""
+    return (f"<span class='pill warn review' title='{html.escape(review)}'>⚑ rescaling review</span>"
+            f"<span class='why'>{html.escape(review)}</span>")
+
+
+def _standing_cell(row: dict, ok_label: str) -> str:
     reason = html.escape(str(row.get(C.REASON) or ""))
     if row.get(C.DISQUALIFIED):
         return (f"<td class='status' data-v='2'><span class='pill dq'>✕ disqualified</span>"

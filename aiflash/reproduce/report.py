@@ -22,9 +22,9 @@ REPORT_STEM = "reproduction"
 MISSING = "missing"
 TEAM_COLUMNS = ("team", "team_name", "teamname", "participant", "username", "user", "submitter")
 METRIC_KEYS = LEADERBOARD_KEYS[1:]  # Score has its own columns
-COLUMNS = ("team", "status", "flag", "Score", "online_Score", "difference", "discrepancy",
+COLUMNS = ("team", "status", "flag", "review", "Score", "online_Score", "difference", "discrepancy",
            *METRIC_KEYS, "images", "images_failed", "seconds_per_image", "device", "gpu",
-           "guard_findings", "reason")
+           "rescale_clean", "rescale_flagged", "rescale_rejected", "guard_findings", "reason")
 
 
 def _key(team: str) -> str:
@@ -84,6 +84,14 @@ def _flag(status: str, difference: float | None, tolerance: float, online_given:
     return ""
 
 
+def review_flag(verdicts: dict[str, int]) -> str:
+    """The organisers' review flag of a team from its images' rescale verdicts, or ""."""
+    flagged, rejected = int(verdicts.get("flagged", 0)), int(verdicts.get("rejected", 0))
+    if not flagged and not rejected:
+        return ""
+    return f"REVIEW: {flagged} flagged, {rejected} rejected image(s)"
+
+
 def build_table(results: Sequence[TeamResult], online: dict[str, tuple[str, float]] | None,
                 tolerance: float) -> pd.DataFrame:
     """One row per team (reproduced, or only on the online leaderboard), flagged rows first."""
@@ -104,16 +112,18 @@ def build_table(results: Sequence[TeamResult], online: dict[str, tuple[str, floa
             "images": result.images, "images_failed": result.images_failed,
             "seconds_per_image": result.seconds_per_image, "device": result.device,
             "gpu": result.gpu if result.gpu is not None else "",
+            "review": review_flag(result.rescale_verdicts),
+            **{f"rescale_{v}": result.rescale_verdicts.get(v) for v in ("clean", "flagged", "rejected")},
             "guard_findings": "; ".join(result.guard_findings), "reason": result.reason,
         })
     for key, (team, online_score) in (online or {}).items():
         if key not in seen:
             rows.append({"team": team, "status": MISSING,
                          "flag": _flag(MISSING, None, tolerance, True, True),
-                         "online_Score": online_score, "discrepancy": False,
+                         "online_Score": online_score, "discrepancy": False, "review": "",
                          "reason": "on the online leaderboard but no code submission was given"})
     table = pd.DataFrame(rows, columns=list(COLUMNS))
-    table["_order"] = (table["flag"] == "").astype(int)
+    table["_order"] = ((table["flag"] == "") & (table["review"].fillna("") == "")).astype(int)
     return table.sort_values(["_order", "team"], kind="stable").drop(columns="_order").reset_index(drop=True)
 
 
@@ -147,6 +157,7 @@ font-weight:600;margin-right:.4rem}
 # (column, heading, format) of the HTML table; reason and guard findings go in a row beneath.
 _SHOWN = (
     ("team", "team", "text"), ("status", "status", "text"), ("flag", "flag", "flag"),
+    ("review", "rescaling review", "flag"),
     ("Score", "Score", ".4f"), ("online_Score", "online", ".4f"), ("difference", "difference", "+.4f"),
     ("LPIPS_person", "LPIPS_person", ".4f"), ("DeltaE_person", "DeltaE_person", ".3f"),
     ("PSNR_bg", "PSNR_bg", ".3f"), ("SSIM_global", "SSIM_global", ".4f"),
@@ -169,7 +180,7 @@ def _format(value, fmt: str, row) -> str:
 
 
 def _team_rows(row, columns: int) -> str:
-    flagged = bool(row["flag"])
+    flagged = bool(row["flag"]) or bool(_plain(row["review"]))
     cells = "".join(
         f"<td class='{'flagcell' if fmt == 'flag' else 'text' if fmt == 'text' else ''}'>"
         f"{html.escape(_format(row[column], fmt, row))}</td>" for column, _, fmt in _SHOWN)
@@ -189,10 +200,12 @@ def _team_rows(row, columns: int) -> str:
 
 
 def render_html(table: pd.DataFrame, meta: dict, timeline: Sequence[Assignment]) -> str:
-    flagged = table[table["flag"] != ""]
+    flagged = table[(table["flag"] != "") | (table["review"].fillna("") != "")]
     counts = table["flag"].value_counts()
     badges = "".join(f"<span class='badge'>{html.escape(str(flag))}: {n}</span>"
                      for flag, n in counts.items() if flag)
+    reviews = int((table["review"].fillna("") != "").sum())
+    badges += f"<span class='badge review'>REVIEW: {reviews}</span>" if reviews else ""
     head = "".join(f"<th class='{'text' if fmt in ('text', 'flag') else ''}'>{html.escape(title)}</th>"
                    for _, title, fmt in _SHOWN)
     body_rows = "".join(_team_rows(row, len(_SHOWN)) for _, row in table.iterrows())

@@ -30,6 +30,7 @@ class TeamResult:
     device: str = ""
     guard_findings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    rescale_verdicts: dict[str, int] = field(default_factory=dict)  # verdict -> images (ingestion.json)
     gpu: str | None = None
     runner: str = ""
     image: str | None = None
@@ -114,19 +115,18 @@ class IngestionSummary:
     device: str = ""
     guard_findings: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
+    rescale_verdicts: dict[str, int] = field(default_factory=dict)
 
 
 def _finding_text(data: dict) -> str:
-    """The audit's own one-line description of a finding, prefixed with its image."""
+    """The audit's own one-line description of a finding, prefixed with its image and severity."""
     try:
-        finding = Finding(str(data["function"]), tuple(data["input_size"]), tuple(data["output_size"]),
-                          int(data["channels"]), str(data["caller"]), data.get("image"),
-                          int(data.get("count", 1)))
-        text = finding.describe()
+        text = Finding.from_dict(data).describe()
     except (KeyError, TypeError, ValueError):
         text = ", ".join(f"{k}={v}" for k, v in data.items())
     image = data.get("image")
-    return f"{image}: {text}" if image else text
+    severity = data.get("severity", "flag")
+    return f"[{severity}] {image}: {text}" if image else f"[{severity}] {text}"
 
 
 def summarise_ingestion(predictions: Path) -> IngestionSummary:
@@ -148,8 +148,11 @@ def summarise_ingestion(predictions: Path) -> IngestionSummary:
         images_failed=len(summary.failed) if images else None,
         seconds_per_image=mean,
         device=str(environment.get("device_name") or environment.get("device") or ""),
-        guard_findings=tuple(dict.fromkeys(_finding_text(f) for f in summary.findings)),
+        # Informational findings (what the rules allow) stay in ingestion.json, out of the report.
+        guard_findings=tuple(dict.fromkeys(_finding_text(f) for f in summary.findings
+                                           if f.get("severity", "flag") != "info")),
         failures=tuple(f"{stem}: {error}" for stem, error in summary.failed.items()),
+        rescale_verdicts=dict(summary.verdicts) if images else {},
     )
 
 
@@ -188,5 +191,6 @@ def collect(team: str, ingestion: StepOutcome, scoring: StepOutcome, predictions
         team=team, status=status, reason=reason, scores=scores, images=summary.images,
         images_failed=summary.images_failed, seconds_per_image=summary.seconds_per_image,
         device=summary.device, guard_findings=summary.guard_findings, notes=tuple(notes),
+        rescale_verdicts=summary.rescale_verdicts,
         steps={ingestion.name: ingestion.as_dict(), scoring.name: scoring.as_dict()}, **context,
     )
