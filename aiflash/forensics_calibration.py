@@ -77,11 +77,14 @@ def _flags(settings: ForensicsSettings, values: dict[str, list[float]], i: int) 
             or ("hf_coherence" in settings.voting and values["hf_coherence"][i] < settings.hf_coherence_min))
 
 
-def calibrate(input_dir: Path, output_dirs: list[Path], voting: tuple[str, ...] = ("periodicity",)) -> Calibration:
+def calibrate(input_dir: Path, output_dirs: list[Path],
+              voting: tuple[str, ...] = ("periodicity",)) -> Calibration:
     """Measure every output in ``output_dirs`` against the input of the same stem in ``input_dir``."""
-    inputs = {p.stem: p for p in sorted(input_dir.iterdir()) if is_image_name(p.name)} if input_dir.is_dir() else {}
+    inputs = ({p.stem: p for p in sorted(input_dir.iterdir()) if is_image_name(p.name)}
+              if input_dir.is_dir() else {})
     if not inputs:
-        raise CalibrationError(f"{input_dir}: no input images; pass the folder of the inputs the outputs were made from.")
+        raise CalibrationError(f"{input_dir}: no input images; pass the folder of the inputs the "
+                               f"outputs were made from.")
     values: dict[str, list[float]] = {m: [] for m in MEASURES}
     names: list[str] = []
     for folder in output_dirs:

@@ -153,11 +153,13 @@ def content_check_html(per_image: pd.DataFrame, profile: Profile) -> str:
     columns = [c for c in ("image", "rescale_verdict", "periodicity", "hf_coherence", "rescale_reasons")
                if c in per_image.columns]
     table = per_image[columns].sort_values("rescale_verdict", ascending=False, kind="stable")
+    hf_rule = (f", flagged below {settings.hf_coherence_min:g}" if "hf_coherence" in settings.voting
+               else "; does not vote")
     return (f"<h2>Content check (resampling forensics)</h2><p class='muted'>Each result against its "
             f"input: periodicity = how far periodic resampling peaks of the pixel differences rise "
             f"above the input's (flagged above {settings.periodicity_max:g}); hf_coherence = share of "
             f"the input's fine detail that comes back (reported"
-            f"{'' if 'hf_coherence' not in settings.voting else f', flagged below {settings.hf_coherence_min:g}'}"
+            f"{hf_rule}"
             f"). A flag asks the organisers to review the image; it does not change the Score. "
             f"Calibration: {html.escape(settings.false_flag_rate or 'not stated')}.</p>"
             f"<p class='content-check-counts'>{line}</p>{badge}"

@@ -16,14 +16,17 @@ _REPO_SAMPLE = Path(__file__).resolve().parents[2] / "reference_data" / "sample"
 def run_calibrate(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="aiflash-calibration-") as scratch:
         if args.natural_photos:
-            sample = args.sample if args.sample is not None else (_REPO_SAMPLE if _REPO_SAMPLE.is_dir() else None)
+            sample = args.sample
+            if sample is None and _REPO_SAMPLE.is_dir():
+                sample = _REPO_SAMPLE
             target = args.keep or Path(scratch)
             input_dir, output_dirs = natural_photo_set(target, sample)
             print(f"Calibration set: scikit-image photographs at native size"
                   f"{' + ' + str(sample) if sample else ''}, made low-light, in {target}")
         else:
             if args.inputs is None or not args.outputs:
-                raise CalibrationError("give --inputs DIR and one or more OUTPUT folders, or --natural-photos.")
+                raise CalibrationError(
+                    "give --inputs DIR and one or more OUTPUT folders, or --natural-photos.")
             input_dir, output_dirs = args.inputs, args.outputs
         result = calibrate(input_dir, output_dirs, tuple(args.voting))
     print(result.summary())
@@ -50,7 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calib.add_argument("--sample", type=Path, default=None,
                        help="sample data folder added to --natural-photos (default: the repository's "
                             "reference_data/sample when present)")
-    calib.add_argument("--keep", type=Path, help="with --natural-photos: write the set here, not to a temp folder")
+    calib.add_argument("--keep", type=Path,
+                       help="with --natural-photos: write the set here, not to a temp folder")
     calib.add_argument("--voting", nargs="+", choices=MEASURES, default=["periodicity"],
                        help="measures that may flag an image (default: periodicity)")
     calib.add_argument("--write", type=Path, metavar="PROFILE.yaml",
