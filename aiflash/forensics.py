@@ -50,8 +50,8 @@ class ForensicsSettings:
     names the measures that may flag; the others are computed and reported only.
     """
 
-    periodicity_max: float = 0.41
-    hf_coherence_min: float = -0.02
+    periodicity_max: float = 0.48
+    hf_coherence_min: float = -0.03
     voting: tuple[str, ...] = ("periodicity",)
     false_flag_rate: str = ""  # how the thresholds were calibrated, shown in reports
 

@@ -25,7 +25,8 @@ from .images import is_image_name, read_rgb
 NATURAL_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "hubble_deep_field")
 HONEST_OPERATORS = ("identity", "tone_curve", "nl_means", "bilateral", "median", "guided_filter",
                     "full_res_conv")
-_MARGIN = 0.02  # between the most extreme honest value and the suggested threshold
+SHOTS = 3  # low-light captures per photograph
+_MARGIN = 0.03  # between the most extreme honest value and the suggested threshold
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class Calibration:
 
 
 def suggest(values: dict[str, list[float]], voting: tuple[str, ...] = ("periodicity",)) -> ForensicsSettings:
-    """Thresholds just beyond the most extreme honest value of each measure (a 0.02 margin),
+    """Thresholds just beyond the most extreme honest value of each measure (a 0.03 margin),
     rounded outward to two decimals, with the false-flag rate they have on this set stated as an
     observed count and the rule-of-three 95% upper bound."""
     count = len(values["periodicity"])
@@ -203,17 +204,21 @@ def _save_png(path: Path, rgb: np.ndarray) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
-def natural_photo_set(out: Path, sample_dir: Path | None = None, seed: int = 2026) -> tuple[Path, list[Path]]:
-    """Write the calibration set under ``out``: ``input/NAME.jpg`` and ``OPERATOR/NAME.png`` for
-    the scikit-image photographs (and the sample data's inputs, whose ``gt`` is one more honest
-    output). Returns the input folder and the output folders."""
+def natural_photo_set(out: Path, sample_dir: Path | None = None,
+                      seed: int = 2026) -> tuple[Path, list[Path]]:
+    """Write the calibration set under ``out``: ``input/NAME_SHOT.jpg`` and
+    ``OPERATOR/NAME_SHOT.png`` for three low-light captures of each scikit-image photograph (and
+    the sample data's inputs, whose ``gt`` is one more honest output). Returns the input folder
+    and the output folders."""
     rng = np.random.default_rng(seed)
     (out / "input").mkdir(parents=True, exist_ok=True)
     captures: dict[str, np.ndarray] = {}
     for name in NATURAL_PHOTOS:
-        data = low_light_capture(_photo(name), rng)
-        (out / "input" / f"{name}.jpg").write_bytes(data)
-        captures[name] = read_rgb(out / "input" / f"{name}.jpg", error=CalibrationError)[0]
+        photo = _photo(name)
+        for shot in range(SHOTS):  # independent noise: the measures' spread, not one draw of it
+            stem = f"{name}_{shot}"
+            (out / "input" / f"{stem}.jpg").write_bytes(low_light_capture(photo, rng))
+            captures[stem] = read_rgb(out / "input" / f"{stem}.jpg", error=CalibrationError)[0]
     if sample_dir is not None:
         for path in sorted((sample_dir / "input").iterdir()):
             if is_image_name(path.name):

@@ -246,7 +246,8 @@ def exposure_gain(rgb):
     """The low-resolution "restoration": a global gain in linear light."""
     linear = np.where(rgb <= 0.04045, rgb / 12.92, ((np.clip(rgb, 0, 1) + 0.055) / 1.055) ** 2.4) * 4.5
     linear = np.clip(linear, 0, 1)
-    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055).astype(np.float32)
+    srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    return srgb.astype(np.float32)
 
 
 def cheat(image, mechanism, factor, after, seed=0):
