@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 
+import cv2
 import numpy as np
 import pytest
 
 from aiflash.errors import ModelError
-from aiflash.ingestion.audit import Finding
+from aiflash.ingestion.audit import Finding, Fingerprint, Observation, classify, sample_positions
 from aiflash.ingestion.guard import audit_verdict, check_result, rejection
 
 from .test_ingestion import STEMS, ingest, make_input_data, one_error_line, record, score, write_submission
@@ -76,6 +77,47 @@ def test_only_a_proven_round_trip_fails_and_only_under_reject():
     assert audit_verdict([]) == "clean" and audit_verdict([info]) == "clean"
     assert audit_verdict([info, flagged]) == "flagged" and audit_verdict([flagged, proven]) == "rejected"
     assert audit_verdict([proven.as_dict(), info.as_dict()]) == "rejected"  # as ingestion.json holds them
+
+
+def _observation(enlarged: np.ndarray, size, source=(256, 256)) -> Observation:
+    rows, cols = sample_positions(size)
+    samples = enlarged[rows, cols].astype(np.float32).reshape(len(rows), -1)
+    return Observation("cv2.resize", source, size, samples.shape[1], "model.py:5", 1,
+                       (Fingerprint(size, "as is", samples),))
+
+
+def test_classify_proves_a_round_trip_only_when_the_output_is_the_enlargement():
+    from skimage import data
+
+    image = data.astronaut()  # 512x512, native
+    size = image.shape[:2]
+    small = cv2.resize(image, (256, 256), interpolation=cv2.INTER_AREA)
+    enlarged = cv2.resize(small.astype(np.float32) / 255, (512, 512), interpolation=cv2.INTER_CUBIC)
+    seen = [_observation(enlarged, size), Observation("cv2.resize", size, (256, 256), 3, "model.py:4")]
+    as_uint8 = np.clip(np.rint(enlarged * 255), 0, 255).astype(np.uint8)
+
+    def kinds(output, policy="reject"):
+        return sorted((f.kind, f.severity) for f in classify(seen, {size}, "x", output, policy))
+
+    proven = [("reduction", "info"), ("round_trip", "reject")]
+    assert kinds(as_uint8) == proven
+    assert kinds(np.ascontiguousarray(as_uint8[..., ::-1])) == proven  # BGR order: a linear map
+    toned = np.clip(as_uint8.astype(np.float32) * 0.8 + 20, 0, 255).astype(np.uint8)
+    assert kinds(toned) == proven  # a gain and offset after the enlargement
+    assert kinds(as_uint8, "flag") == [("reduction", "info"), ("round_trip", "flag")]
+    noisy = np.clip(as_uint8 + np.random.default_rng(0).normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    assert kinds(noisy) == [("enlargement", "flag"), ("reduction", "info")]  # not proof: for review
+    assert kinds(image) == [("enlargement", "flag"), ("reduction", "info")]  # the input itself
+    assert kinds(None) == [("enlargement", "flag"), ("reduction", "info")]  # no output (folder API)
+    # Padded and transposed copies count as the input's size; feature maps are information.
+    padded = Observation("cv2.resize", (257, 257), (514, 514), 3, "model.py:6")
+    transposed = Observation("cv2.resize", (512, 384), (192, 256), 1, "model.py:7")
+    features = Observation("interpolate", (256, 256), (512, 512), 64, "model.py:8")
+    found = {f.caller: (f.kind, f.severity) for f in classify([padded, transposed, features], {size}, "x",
+                                                              image, "reject")}
+    assert found == {"model.py:6": ("enlargement", "flag"), "model.py:8": ("feature_map", "info")}
+    found = classify([transposed], {(384, 512)}, "x", None, "reject")
+    assert [(f.kind, f.severity) for f in found] == [("reduction", "info")]
 
 
 # -- end to end ------------------------------------------------------------------------------------

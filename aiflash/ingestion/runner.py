@@ -214,7 +214,7 @@ class _Run:
         self.images = {stem: {"image": stem, "status": "pending", "error": None, "model_s": None,
                               "wall_s": None, "peak_gpu_memory_mb": None, "findings": 0, "details": None,
                               "rescale_verdict": None, "audit_verdict": None, "content_verdict": None,
-                              "measures": {}, "reasons": []}
+                              "measures": {}, "reasons": [], "content_check_s": None}
                        for stem in inputs}
         self.findings: list[dict] = []
         # Findings that belong to no single image (tampering at load, the folder API's calls):
@@ -452,7 +452,7 @@ class _Run:
             stem = next(iter(self._writes))
             future, values = self._writes.pop(stem)
             try:
-                screening = future.result()
+                screening, values["content_check_s"] = future.result()
             except OSError as exc:
                 self._finish(stem, "failed", f"writing the result failed ({exc}); this is a problem of "
                              f"the platform, not of the model: please resubmit", **values)
@@ -557,20 +557,24 @@ class _Run:
 
 
 def _write_result(target: Path, rgb: np.ndarray, copy_from: Path | None, source: tuple[Path, Path],
-                  settings: ForensicsSettings) -> Screening:
-    """Write the result PNG (or copy a valid one), then screen it against its input."""
+                  settings: ForensicsSettings) -> tuple[Screening, float]:
+    """Write the result PNG (or copy a valid one), then screen it against its input; returns the
+    screening and its time in seconds (decoding the input and mask included)."""
     partial = target.with_name(target.name + ".partial")
     if copy_from is not None:
         shutil.copyfile(copy_from, partial)
     else:
         write_png(partial, rgb)
     os.replace(partial, target)
+    start = time.perf_counter()
     try:
         image, _ = read_rgb(source[0], error=ReferenceDataError)
         person = read_person_mask(source[1])
-        return screen(rgb, image, person, settings)
+        screening = screen(rgb, image, person, settings)
     except Exception as exc:  # never lose a written result to the check; its failure is for review
-        return Screening(FLAGGED, {}, (f"the content check could not run: {type(exc).__name__}: {exc}",))
+        screening = Screening(FLAGGED, {}, (f"the content check could not run: {type(exc).__name__}: "
+                                            f"{exc}",))
+    return screening, round(time.perf_counter() - start, 4)
 
 
 def _default_forensics() -> ForensicsSettings:
