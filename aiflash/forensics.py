@@ -19,6 +19,10 @@ to see:
   above 0.25 cycles/px that is *coherent* with the input's (a regression gain per frequency
   ring), relative to the same gain at mid frequencies; noise added after an upscale is not
   coherent with the input and does not raise it.
+* **a spectral cliff**: an ideal (Fourier, sinc) resampler leaves no periodic trace but cuts the
+  spectrum at the reduced image's Nyquist frequency; the output's power spectrum then falls by
+  orders of magnitude over a few bins, where natural images and denoisers roll off smoothly
+  (source-resolution estimation from the spectrum).
 
 Every measure is a pure function of arrays. The check only ever *flags* an image for the
 organisers' review; it never rejects by itself (the audit of ``restore()`` calls is what rejects a
@@ -37,7 +41,7 @@ CLEAN, FLAGGED, REJECTED = "clean", "flagged", "rejected"
 VERDICTS = (CLEAN, FLAGGED, REJECTED)
 _RANK = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
 
-MEASURES = ("periodicity", "hf_coherence")
+MEASURES = ("periodicity", "spectral_cliff", "hf_coherence")
 
 
 @dataclass(frozen=True)
@@ -45,15 +49,18 @@ class ForensicsSettings:
     """Thresholds of the content check (the profile's ``forensics:`` section).
 
     ``periodicity_max``: flag when the output's resampling peaks exceed the input's by more than
-    this (log10 units of peak over spectrum median). ``hf_coherence_min``: flag when less than this
+    this (log10 units of peak over spectrum median). ``spectral_cliff_max``: flag when the
+    output's power spectrum drops more steeply than the input's by more than this (log10 units
+    over 0.015 cycles/px). ``hf_coherence_min``: flag when less than this
     share of the input's coherent detail above half-Nyquist reappears in the output. ``voting``
     names the measures that may flag; the others are computed and reported only.
     """
 
     periodicity_max: float = 0.48
     hf_coherence_min: float = -0.03
-    voting: tuple[str, ...] = ("periodicity",)
+    voting: tuple[str, ...] = ("periodicity", "spectral_cliff")
     false_flag_rate: str = ""  # how the thresholds were calibrated, shown in reports
+    spectral_cliff_max: float = 0.21
 
     @classmethod
     def from_mapping(cls, raw: dict | None) -> ForensicsSettings:
@@ -68,6 +75,7 @@ class ForensicsSettings:
             hf_coherence_min=float(raw.get("hf_coherence_min", cls.hf_coherence_min)),
             voting=voting,
             false_flag_rate=str(raw.get("false_flag_rate", "")),
+            spectral_cliff_max=float(raw.get("spectral_cliff_max", cls.spectral_cliff_max)),
         )
 
 
@@ -161,6 +169,50 @@ def periodicity(output: np.ndarray, source: np.ndarray) -> float:
     return best
 
 
+_CLIFF_BAND = (0.08, 0.46)  # cycles/px: cut-offs of 1.1x-6x reductions
+_CLIFF_WIDTH = 0.015  # cycles/px on each side of a candidate cut-off
+
+
+def _log_power(luma: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies and log10 power spectrum along ``axis``, averaged over the other axis."""
+    window = np.hanning(luma.shape[axis]).astype(np.float32)
+    window = window[None, :] if axis == 1 else window[:, None]
+    centred = luma - luma.mean(axis=axis, keepdims=True)
+    power = (np.abs(scipy.fft.rfft(centred * window, axis=axis)) ** 2).mean(axis=1 - axis)
+    return np.arange(power.size) / luma.shape[axis], np.log10(power + 1e-6)
+
+
+def _steps(luma: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Drop of the mean log power across each grid frequency (just below minus just above),
+    averaged over both axes."""
+    drops = []
+    for axis in (0, 1):
+        freqs, log_power = _log_power(luma, axis)
+        cumulative = np.concatenate([[0.0], np.cumsum(log_power)])
+        low, mid, high = (np.searchsorted(freqs, grid + shift)
+                          for shift in (-_CLIFF_WIDTH, 0.0, _CLIFF_WIDTH))
+        below = (cumulative[mid] - cumulative[low]) / np.maximum(mid - low, 1)
+        above = (cumulative[high] - cumulative[mid]) / np.maximum(high - mid, 1)
+        drops.append(below - above)
+    return np.mean(drops, axis=0)
+
+
+def spectral_cliff(output: np.ndarray, source: np.ndarray) -> float:
+    """How much more steeply the output's spectrum falls than the input's at any frequency of
+    0.08-0.46 cycles/px (log10 power, mean over 0.015 cycles/px below minus above).
+
+    Output luma and input luma (HxW float32). A reduction by s cuts everything above 0.5/s
+    cycles/px; an ideal (Fourier) enlargement back adds nothing there, so the output's spectrum
+    falls off a cliff (noise added afterwards only fills it to the noise floor). Natural images,
+    denoisers and tone curves roll off smoothly: ~0.1; a Fourier round trip: ~0.6 or more.
+    Source-resolution estimation from the spectrum, cf. Kirchner & Gloe 2009 (Proc. SPIE 7254);
+    Popescu & Farid 2005 (IEEE TSP 53(2)) §IV on band-limited interpolation.
+    """
+    grid = np.arange(_CLIFF_BAND[0], _CLIFF_BAND[1], 1 / 1024)
+    excess = _steps(output, grid) - np.maximum(_steps(source, grid), 0.0)
+    return max(0.0, float(excess.max()))
+
+
 def _tile_spectra(luma: np.ndarray) -> np.ndarray:
     height, width = (n - n % _TILE for n in luma.shape)
     tiles = luma[:height, :width].reshape(height // _TILE, _TILE, width // _TILE, _TILE)
@@ -214,12 +266,16 @@ def screen(output: np.ndarray, source: np.ndarray, person: np.ndarray | None,
     out_y, src_y = luminance(output), luminance(source)
     measures = {
         "periodicity": round(periodicity(out_y, src_y), 4),
+        "spectral_cliff": round(spectral_cliff(out_y, src_y), 4),
         "hf_coherence": round(hf_coherence(out_y, src_y), 4),
     }
     reasons = []
     if "periodicity" in settings.voting and measures["periodicity"] > settings.periodicity_max:
         reasons.append(f"periodic resampling trace {measures['periodicity']:.2f} above the input's "
                        f"(threshold {settings.periodicity_max:.2f})")
+    if "spectral_cliff" in settings.voting and measures["spectral_cliff"] > settings.spectral_cliff_max:
+        reasons.append(f"spectrum cut off like a resized image's ({measures['spectral_cliff']:.2f}; "
+                       f"threshold {settings.spectral_cliff_max:.2f})")
     if "hf_coherence" in settings.voting and measures["hf_coherence"] < settings.hf_coherence_min:
         reasons.append(f"only {measures['hf_coherence']:.2f} of the input's fine detail comes back "
                        f"(threshold {settings.hf_coherence_min:.2f})")

@@ -45,13 +45,14 @@ class Calibration:
             q = np.quantile(self.values[measure], [0.0, 0.05, 0.5, 0.95, 1.0])
             lines.append(f"  {measure:<13} min {q[0]:.3f}  p5 {q[1]:.3f}  median {q[2]:.3f}  "
                          f"p95 {q[3]:.3f}  max {q[4]:.3f}")
-        worst = int(np.argmax(self.values["periodicity"]))
-        lines.append(f"  most periodic honest output: {self.names[worst]} "
-                     f"({self.values['periodicity'][worst]:.3f})")
+        for measure in ("periodicity", "spectral_cliff"):
+            worst = int(np.argmax(self.values[measure]))
+            lines.append(f"  highest {measure}: {self.names[worst]} ({self.values[measure][worst]:.3f})")
         s = self.suggested
         lines += [
             "suggested thresholds:",
             f"  periodicity_max: {s.periodicity_max:.2f}",
+            f"  spectral_cliff_max: {s.spectral_cliff_max:.2f}",
             f"  hf_coherence_min: {s.hf_coherence_min:.2f}",
             f"  voting: [{', '.join(s.voting)}]",
             f"  false-flag rate: {s.false_flag_rate}",
@@ -59,27 +60,31 @@ class Calibration:
         return "\n".join(lines)
 
 
-def suggest(values: dict[str, list[float]], voting: tuple[str, ...] = ("periodicity",)) -> ForensicsSettings:
+def suggest(values: dict[str, list[float]],
+            voting: tuple[str, ...] = ForensicsSettings.voting) -> ForensicsSettings:
     """Thresholds just beyond the most extreme honest value of each measure (a 0.03 margin),
     rounded outward to two decimals, with the false-flag rate they have on this set stated as an
     observed count and the rule-of-three 95% upper bound."""
     count = len(values["periodicity"])
     periodicity_max = float(np.ceil((max(values["periodicity"]) + _MARGIN) * 100) / 100)
     hf_coherence_min = float(np.floor((min(values["hf_coherence"]) - _MARGIN) * 100) / 100)
-    settings = ForensicsSettings(periodicity_max, hf_coherence_min, tuple(voting), "")
+    spectral_cliff_max = float(np.ceil((max(values["spectral_cliff"]) + _MARGIN) * 100) / 100)
+    settings = ForensicsSettings(periodicity_max, hf_coherence_min, tuple(voting), "", spectral_cliff_max)
     flagged = sum(_flags(settings, values, i) for i in range(count))
     rate = (f"{flagged}/{count} honest outputs flagged on the calibration set "
             f"(95% upper bound {max(flagged, 3) / count:.1%})")
-    return ForensicsSettings(periodicity_max, hf_coherence_min, tuple(voting), rate)
+    return ForensicsSettings(periodicity_max, hf_coherence_min, tuple(voting), rate, spectral_cliff_max)
 
 
 def _flags(settings: ForensicsSettings, values: dict[str, list[float]], i: int) -> bool:
     return (("periodicity" in settings.voting and values["periodicity"][i] > settings.periodicity_max)
+            or ("spectral_cliff" in settings.voting
+                and values["spectral_cliff"][i] > settings.spectral_cliff_max)
             or ("hf_coherence" in settings.voting and values["hf_coherence"][i] < settings.hf_coherence_min))
 
 
 def calibrate(input_dir: Path, output_dirs: list[Path],
-              voting: tuple[str, ...] = ("periodicity",)) -> Calibration:
+              voting: tuple[str, ...] = ForensicsSettings.voting) -> Calibration:
     """Measure every output in ``output_dirs`` against the input of the same stem in ``input_dir``."""
     inputs = ({p.stem: p for p in sorted(input_dir.iterdir()) if is_image_name(p.name)}
               if input_dir.is_dir() else {})
@@ -123,6 +128,7 @@ def write_settings(profile_path: Path, settings: ForensicsSettings) -> None:
                "description": "Default Score with recalibrated resampling-forensics thresholds."}
     raw["forensics"] = {
         "periodicity_max": settings.periodicity_max,
+        "spectral_cliff_max": settings.spectral_cliff_max,
         "hf_coherence_min": settings.hf_coherence_min,
         "voting": list(settings.voting),
         "false_flag_rate": settings.false_flag_rate,

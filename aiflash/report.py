@@ -150,14 +150,17 @@ def content_check_html(per_image: pd.DataFrame, profile: Profile) -> str:
     line = f"{int(counts.get('clean', 0))} clean, {flagged} flagged"
     badge = (f"<p><strong class='review-flag'>REVIEW: {flagged} image(s) carry a resampling trace"
              f"</strong></p>" if flagged else "")
-    columns = [c for c in ("image", "rescale_verdict", "periodicity", "hf_coherence", "rescale_reasons")
+    columns = [c for c in ("image", "rescale_verdict", "periodicity", "spectral_cliff", "hf_coherence",
+                           "rescale_reasons")
                if c in per_image.columns]
     table = per_image[columns].sort_values("rescale_verdict", ascending=False, kind="stable")
     hf_rule = (f", flagged below {settings.hf_coherence_min:g}" if "hf_coherence" in settings.voting
                else "; does not vote")
     return (f"<h2>Content check (resampling forensics)</h2><p class='muted'>Each result against its "
             f"input: periodicity = how far periodic resampling peaks of the pixel differences rise "
-            f"above the input's (flagged above {settings.periodicity_max:g}); hf_coherence = share of "
+            f"above the input's (flagged above {settings.periodicity_max:g}); spectral_cliff = how much "
+            f"more steeply the spectrum falls than the input's, as after a Fourier resize (flagged "
+            f"above {settings.spectral_cliff_max:g}); hf_coherence = share of "
             f"the input's fine detail that comes back (reported"
             f"{hf_rule}"
             f"). A flag asks the organisers to review the image; it does not change the Score. "

@@ -94,8 +94,9 @@ def test_reference_and_input_data_hold_what_each_job_needs():
     def folders(path):
         return sorted(p.name for p in path.iterdir())
 
+    # Result phases' inputs are public: beside gt/ they let the scorer screen results (forensics).
     for phase in ("phase1", "phase2"):
-        assert folders(data / phase / "reference_data") == ["gt", "mask_personmask"]
+        assert folders(data / phase / "reference_data") == ["gt", "input", "mask_personmask"]
     # The code phase's scorer refuses uploaded result images (no ingestion.json) because of this file.
     assert folders(data / "phase3" / "reference_data") == ["gt", "mask_personmask", "phase.json"]
     rules = data / "phase3" / "reference_data" / "phase.json"

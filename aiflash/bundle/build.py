@@ -111,7 +111,7 @@ class _Stager:
             (self.staging / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, self.staging / rel)
 
-    def phase_data(self, rel: str) -> bool:
+    def phase_data(self, rel: str, result_phases: set[int] = frozenset()) -> bool:
         match = PHASE_DATA_PATH.match(rel)
         if not match:
             return False
@@ -119,7 +119,9 @@ class _Stager:
         target = self.staging / "data" / f"phase{number}"
         if not (target / kind).exists():
             data = self.data(number, need_gt=kind in (REFERENCE, DEV))
-            written = pack(data, target, (kind,))
+            # A result phase's inputs are public: beside gt/ they let the scoring program screen
+            # each result for a resampling trace (aiflash.forensics). A code phase's stay hidden.
+            written = pack(data, target, (kind,), inputs_in_reference=number in result_phases)
             self.files.update({f"data/phase{number}/{path}": info for path, info in written.items()})
         return True
 
@@ -214,13 +216,15 @@ def stage_bundle(repo: Path, staging: Path, phase_sources: dict[int, Path] | Non
     stager = _Stager(repo, staging, phase_sources or {})
     shutil.copyfile(repo / YAML_NAME, staging / YAML_NAME)
     paths = _referenced_paths(competition)
+    result_phases = {number for number, chosen in enumerate(ordered_phases(competition), start=1)
+                     if not is_code_phase(competition, chosen)}
     for rel in paths["files"]:
         stager.copy_file(rel)
     for rel in paths["programs"]:
         if (repo / rel).is_dir() and not (staging / rel).exists():
             stage_program(repo, rel, staging / rel)
     for rel in paths["data"]:
-        if stager.phase_data(rel) or not (repo / rel).exists():
+        if stager.phase_data(rel, result_phases) or not (repo / rel).exists():
             continue
         if (repo / rel).is_dir():
             copy_clean(repo / rel, staging / rel)

@@ -168,11 +168,19 @@ def split(data: PhaseData, count: int, seed: int) -> PhaseData:
     return PhaseData(data.source, tuple(image for image in data.images if image.stem in chosen))
 
 
-def pack(data: PhaseData, out: Path, kinds: tuple[str, ...] = (REFERENCE, INPUTS)) -> dict[str, dict]:
-    """Copy the files (bit-exact) into ``out/<kind>/<folder>/``; returns {relative path: sha256, bytes}."""
+def pack(data: PhaseData, out: Path, kinds: tuple[str, ...] = (REFERENCE, INPUTS),
+         inputs_in_reference: bool = False) -> dict[str, dict]:
+    """Copy the files (bit-exact) into ``out/<kind>/<folder>/``; returns {relative path: sha256, bytes}.
+
+    ``inputs_in_reference``: reference_data also gets ``input/`` (a result phase, whose inputs are
+    public), so the scoring program screens each result against its input for a resampling trace.
+    """
     written: dict[str, dict] = {}
     for kind in kinds:
-        for folder in KIND_FOLDERS[kind]:
+        folders = KIND_FOLDERS[kind]
+        if kind == REFERENCE and inputs_in_reference:
+            folders = (*folders, INPUT_DIR)
+        for folder in folders:
             if folder not in data.images[0].files:
                 raise ReferenceDataError(f"{data.source}: no {folder}/ folder, which {kind} needs.")
             target = out / kind / folder

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import CalibrationError
-from ..forensics import MEASURES
+from ..forensics import MEASURES, ForensicsSettings
 from ..forensics_calibration import calibrate, natural_photo_set, write_settings
 
 _REPO_SAMPLE = Path(__file__).resolve().parents[2] / "reference_data" / "sample"
@@ -55,8 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "reference_data/sample when present)")
     calib.add_argument("--keep", type=Path,
                        help="with --natural-photos: write the set here, not to a temp folder")
-    calib.add_argument("--voting", nargs="+", choices=MEASURES, default=["periodicity"],
-                       help="measures that may flag an image (default: periodicity)")
+    calib.add_argument("--voting", nargs="+", choices=MEASURES, default=list(ForensicsSettings.voting),
+                       help="measures that may flag an image (default: "
+                            f"{' '.join(ForensicsSettings.voting)})")
     calib.add_argument("--write", type=Path, metavar="PROFILE.yaml",
                        help="write the suggested thresholds into this profile (created if missing)")
     calib.set_defaults(handler=run_calibrate)
