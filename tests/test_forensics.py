@@ -74,7 +74,8 @@ def test_worst_verdict_orders_clean_flagged_rejected():
 def test_profile_carries_the_calibrated_settings_and_refuses_unknown_measures(tmp_path):
     shipped = load_profile().forensics
     assert shipped == load_profile("extended").forensics  # extended inherits the section
-    assert shipped.voting == ("periodicity",) and "honest outputs flagged" in shipped.false_flag_rate
+    assert shipped.voting == ("periodicity", "spectral_cliff")
+    assert "honest outputs flagged" in shipped.false_flag_rate
     bad = tmp_path / "bad.yaml"
     bad.write_text("extends: default\nname: bad\nforensics: {voting: [sharpness]}\n")
     with pytest.raises(ProfileError, match="bad.yaml.*unknown forensics measures"):
@@ -87,7 +88,8 @@ def test_sample_gt_input_and_sample_results_are_clean(sample, settings):
         for name, output in (("gt", gt), ("input", low), ("results", results)):
             result = screen(output, low, person, settings)
             assert result.verdict == CLEAN, (stem, name, result)
-            assert set(result.measures) == {"periodicity", "hf_coherence"} and not result.reasons
+            assert set(result.measures) == {"periodicity", "spectral_cliff", "hf_coherence"}
+            assert not result.reasons
 
 
 def test_identity_scores_zero_periodicity_and_full_coherence(sample):

@@ -2,11 +2,13 @@
 
 One submission, many mechanisms: ``corpus.json`` beside this file picks ``mechanism`` (a key of
 MECHANISMS), ``factor`` (1.5, 2 or 4) and ``after`` (none, noise, sharpen, jpeg: applied after the
-enlargement to hide its trace). Each mechanism is a way to reduce and enlarge that the code-level
-audit of the ingestion program may not see; the content check (aiflash.forensics) judges the
-pixels. The low-resolution "restoration" is a global exposure gain, as a fast model would do.
+enlargement to hide its trace), either once or per image under ``images`` keyed by the SHA-1 of
+the input array (so one run can carry a different cheat on each image). Each mechanism is a way
+to reduce and enlarge that the code-level audit of the ingestion program may not see; the content
+check (aiflash.forensics) judges the pixels. The low-resolution "restoration" is a global exposure gain, as a fast model would do.
 """
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -261,8 +263,9 @@ def cheat(image, mechanism, factor, after, seed=0):
 
 class Model:
     def __init__(self, weights_dir, device):
-        config = json.loads((Path(weights_dir) / "corpus.json").read_text())
-        self.mechanism, self.factor, self.after = config["mechanism"], config["factor"], config["after"]
+        self.config = json.loads((Path(weights_dir) / "corpus.json").read_text())
 
     def restore(self, image, person_mask):
-        return cheat(image, self.mechanism, self.factor, self.after)
+        key = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+        chosen = self.config.get("images", {}).get(key, self.config)
+        return cheat(image, chosen["mechanism"], chosen["factor"], chosen["after"])
