@@ -5,7 +5,8 @@ MECHANISMS), ``factor`` (1.5, 2 or 4) and ``after`` (none, noise, sharpen, jpeg:
 enlargement to hide its trace), either once or per image under ``images`` keyed by the SHA-1 of
 the input array (so one run can carry a different cheat on each image). Each mechanism is a way
 to reduce and enlarge that the code-level audit of the ingestion program may not see; the content
-check (aiflash.forensics) judges the pixels. The low-resolution "restoration" is a global exposure gain, as a fast model would do.
+check (aiflash.forensics) judges the pixels. The low-resolution "restoration" is a global exposure
+gain, as a fast model would do.
 """
 
 import hashlib
