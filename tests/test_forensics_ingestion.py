@@ -149,3 +149,21 @@ def test_phase2_result_made_by_a_2x_round_trip_is_flagged_and_still_scored(tmp_p
     assert json.loads((output / "scores.json").read_text())["Score"] > 0
     page = (output / "detailed_results.html").read_text()
     assert "0 clean, 4 flagged" in page and "periodic resampling trace" in page
+
+
+def test_dry_run_shows_the_participant_the_rescaling_verdicts(tmp_path):
+    good = tmp_path / "good.zip"
+    roundtrip = tmp_path / "roundtrip.zip"
+    with zipfile.ZipFile(good, "w") as honest, zipfile.ZipFile(roundtrip, "w") as cheat:
+        for stem in STEMS:
+            result = cv2.imread(str(SAMPLE / "results" / f"{stem}.png"))
+            honest.writestr(f"{stem}.png", cv2.imencode(".png", result)[1].tobytes())
+            height, width = result.shape[:2]
+            small = cv2.resize(result, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+            enlarged = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+            cheat.writestr(f"{stem}.png", cv2.imencode(".png", enlarged)[1].tobytes())
+    clean = run_cli("dry-run", good, "--phase", "2")
+    assert clean.returncode == 0 and "Rescaling check: 4 clean, 0 flagged, 0 rejected" in clean.stdout
+    flagged = run_cli("dry-run", roundtrip, "--phase", "2")
+    assert "Rescaling check: 0 clean, 4 flagged, 0 rejected" in flagged.stdout, flagged.stdout
+    assert "organisers' review" in flagged.stdout

@@ -20,6 +20,7 @@ from ..discovery import find_predictions, submission_root
 from ..errors import AiflashError, BundleError
 from ..images import is_image_name, read_rgb
 from ..ingestion.record import read_ingestion
+from ..report import PER_IMAGE_FILE
 from .build import SAMPLE_DATA, stage_program
 from .competition import effective_time_limit, is_code_phase, phase, phase_task
 from .data import INPUTS, REFERENCE, PhaseData, image_table, pack, scan
@@ -159,6 +160,30 @@ def ingestion_timing(result: SubmissionResult) -> tuple[float, float, int, float
     return float(loads[0]), per_image, len(done), budget
 
 
+def rescale_summary(result: SubmissionResult) -> str | None:
+    """The no-rescale guard's verdicts: from ingestion.json (code), else the scorer's content check
+    (results screened against the inputs beside gt/). None when neither ran."""
+    from ..forensics import VERDICTS
+
+    summary = read_ingestion(result.prediction.root / "output")
+    if summary is not None and isinstance(summary.record.get("rescale_verdicts"), dict):
+        counts = {v: int(summary.record["rescale_verdicts"].get(v, 0)) for v in VERDICTS}
+    elif result.detailed_results is not None and (result.detailed_results.parent / PER_IMAGE_FILE).is_file():
+        import pandas as pd
+
+        rows = pd.read_csv(result.detailed_results.parent / PER_IMAGE_FILE)
+        if "rescale_verdict" not in rows.columns:
+            return None
+        counts = {v: int((rows["rescale_verdict"] == v).sum()) for v in VERDICTS}
+    else:
+        return None
+    line = "Rescaling check: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
+    if counts["flagged"] or counts["rejected"]:
+        line += (" - flagged images carry a resampling trace and go to the organisers' review; "
+                 "see the verdicts and measures in detailed_results.html")
+    return line
+
+
 def check_runtime(result: SubmissionResult, count: int, limit: int, findings: Findings) -> str | None:
     """Extrapolate the measured time per image to the phase's image count; compare with the limits."""
     timing = ingestion_timing(result)
@@ -200,8 +225,8 @@ def dry_run(submission: Path, number: int, repo: Path, workdir: Path, data_dir: 
         if key in task_spec:
             stage_program(repo, str(task_spec[key]).rstrip("/"), programs / key)
     kinds = ((INPUTS,) if code else ()) + ((REFERENCE,) if data.has_gt else ())
-    if kinds:
-        pack(data, workdir / "data", kinds)
+    if kinds:  # a result phase's reference data carries its public inputs, as the bundle's does
+        pack(data, workdir / "data", kinds, inputs_in_reference=not code)
     task = TaskFiles(
         name=str(task_spec.get("name")),
         scoring_program=programs / "scoring_program",
@@ -232,6 +257,9 @@ def dry_run(submission: Path, number: int, repo: Path, workdir: Path, data_dir: 
                                      f"{ingestion.last_error_line()}")
     if runtime:
         lines.append(runtime)
+    rescale = rescale_summary(result) if result is not None else None
+    if rescale:
+        lines.append(rescale)
     lines += [f"note: {n}" for n in findings.notes]
     lines += [f"PROBLEM: {p}" for p in findings.problems]
     ok = not findings.problems
