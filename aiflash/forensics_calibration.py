@@ -43,7 +43,7 @@ class Calibration:
         lines = [f"{len(self.names)} honest outputs"]
         for measure in MEASURES:
             q = np.quantile(self.values[measure], [0.0, 0.05, 0.5, 0.95, 1.0])
-            lines.append(f"  {measure:<13} min {q[0]:.3f}  p5 {q[1]:.3f}  median {q[2]:.3f}  "
+            lines.append(f"  {measure:<14} min {q[0]:.3f}  p5 {q[1]:.3f}  median {q[2]:.3f}  "
                          f"p95 {q[3]:.3f}  max {q[4]:.3f}")
         for measure in ("periodicity", "spectral_cliff"):
             worst = int(np.argmax(self.values[measure]))
