@@ -252,9 +252,9 @@ def hf_coherence(output: np.ndarray, source: np.ndarray) -> float:
     the input has most fine detail (mean |Laplacian|), the regression gain of output on input
     spectra (real part of the cross-spectrum over the input's power) above half-Nyquist, divided
     by the same gain at 0.06-0.15 cycles/px so global tone and exposure changes cancel. Noise
-    added after a resize is not coherent with the input and leaves it unchanged. ~1 for an output that keeps the
-    input's detail, ~0.1 or less after a 2x round trip. Source-resolution estimation from the
-    spectrum: Kirchner & Gloe 2009 (Proc. SPIE 7254); Popescu & Farid 2005.
+    added after a resize is not coherent with the input and leaves it unchanged. ~1 for an
+    output that keeps the input's detail, ~0.1 or less after a 2x round trip. Source-resolution
+    estimation from the spectrum: Kirchner & Gloe 2009 (Proc. SPIE 7254); Popescu & Farid 2005.
     Not a vote on its own by default: a restoration much cleaner than a noisy input legitimately
     drops the input's fine-scale noise and scores low too.
     """
