@@ -197,5 +197,6 @@ def test_calibration_on_the_natural_photo_set_prints_the_shipped_thresholds():
     assert run.returncode == 0, run.stderr
     shipped = load_profile().forensics
     assert f"periodicity_max: {shipped.periodicity_max:.2f}" in run.stdout
+    assert f"spectral_cliff_max: {shipped.spectral_cliff_max:.2f}" in run.stdout
     assert f"hf_coherence_min: {shipped.hf_coherence_min:.2f}" in run.stdout
     assert f"false-flag rate: {shipped.false_flag_rate}" in run.stdout
