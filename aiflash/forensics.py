@@ -43,6 +43,7 @@ VERDICTS = (CLEAN, FLAGGED, REJECTED)
 _RANK = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
 
 MEASURES = ("periodicity", "spectral_cliff", "hf_coherence")
+MIN_SIDE = 64  # px: below this the spectra hold too few samples to judge; such images pass unjudged
 
 
 @dataclass(frozen=True)
@@ -282,11 +283,14 @@ def screen(output: np.ndarray, source: np.ndarray, person: np.ndarray | None,
     """Screen one output (HxWx3 uint8 RGB) against its input (same shape) for a resampling trace.
 
     ``person`` (HxW bool or None) is accepted for masks-aware measures; the verdict is ``clean``
-    or ``flagged``, never ``rejected``.
+    or ``flagged``, never ``rejected``. Images under 64 px on a side are not judged (clean, no
+    measures).
     """
     if output.shape != source.shape:
         return Screening(FLAGGED, {}, (f"output size {output.shape[1]}x{output.shape[0]} differs from "
                                        f"the input's {source.shape[1]}x{source.shape[0]}",))
+    if min(output.shape[:2]) < MIN_SIDE:
+        return Screening(CLEAN, {}, ())
     out_y, src_y = luminance(output), luminance(source)
     measures = {
         "periodicity": round(periodicity(out_y, src_y), 4),

@@ -98,6 +98,16 @@ def test_identity_scores_zero_periodicity_and_full_coherence(sample):
     assert hf_coherence(low, low) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (5, 7), (63, 200), (64, 64), (65, 129), (200, 63)])
+def test_small_and_odd_sizes_never_raise(shape, settings):
+    rng = np.random.default_rng(0)
+    output, source = (rng.integers(0, 256, (*shape, 3), dtype=np.uint8) for _ in range(2))
+    result = screen(output, source, None, settings)
+    assert result.verdict == CLEAN
+    assert all(np.isfinite(v) for v in result.measures.values())
+    assert bool(result.measures) == (min(shape) >= 64)
+
+
 def test_a_different_size_is_flagged_with_a_reason(sample, settings):
     low = sample["0001"][0]
     result = screen(low[:-2], low, None, settings)
