@@ -64,6 +64,12 @@ class ForensicsSettings:
     false_flag_rate: str = ""  # how the thresholds were calibrated, shown in reports
     spectral_cliff_max: float = 0.22
 
+    def as_record(self) -> dict:
+        """Every setting, JSON-ready (for ingestion.json and reports)."""
+        return {"periodicity_max": self.periodicity_max, "spectral_cliff_max": self.spectral_cliff_max,
+                "hf_coherence_min": self.hf_coherence_min, "voting": list(self.voting),
+                "false_flag_rate": self.false_flag_rate}
+
     @classmethod
     def from_mapping(cls, raw: dict | None) -> ForensicsSettings:
         """Settings from the profile's ``forensics:`` mapping (missing keys keep the defaults)."""

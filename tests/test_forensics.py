@@ -76,6 +76,7 @@ def test_profile_carries_the_calibrated_settings_and_refuses_unknown_measures(tm
     assert shipped == load_profile("extended").forensics  # extended inherits the section
     assert shipped.voting == ("periodicity", "spectral_cliff")
     assert "honest outputs flagged" in shipped.false_flag_rate
+    assert ForensicsSettings.from_mapping(shipped.as_record()) == shipped
     bad = tmp_path / "bad.yaml"
     bad.write_text("extends: default\nname: bad\nforensics: {voting: [sharpness]}\n")
     with pytest.raises(ProfileError, match="bad.yaml.*unknown forensics measures"):
