@@ -20,6 +20,7 @@ from aiflash.errors import ProfileError
 from aiflash.forensics import (
     CLEAN,
     FLAGGED,
+    ForensicsSettings,
     REJECTED,
     hf_coherence,
     luminance,
