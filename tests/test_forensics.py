@@ -20,8 +20,8 @@ from aiflash.errors import ProfileError
 from aiflash.forensics import (
     CLEAN,
     FLAGGED,
-    ForensicsSettings,
     REJECTED,
+    ForensicsSettings,
     hf_coherence,
     luminance,
     periodicity,
