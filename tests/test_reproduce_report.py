@@ -78,7 +78,7 @@ def test_report_files(tmp_path):
     assert "&lt;b&gt;" in page and ">&lt;b&gt;<" in page and "><b><" not in page  # escaped
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # self-contained
     assert "0002.png missing" in page and "+10.0000" in page
-    assert paths["csv"].read_text().splitlines()[0].startswith("team,status,flag,review,Score,online_Score")
+    assert paths["csv"].read_text().splitlines()[0].startswith("team,status,flag,Score,online_Score")
 
 
 def test_review_flag_from_rescale_verdicts(tmp_path):

@@ -51,8 +51,6 @@ from types import FrameType, ModuleType
 import numpy as np
 
 Size = tuple[int, int]  # (height, width)
-# (input size, output size, channels) of one call, or None when it is not image-like data
-Measured = tuple[Size, Size, int] | None
 
 REJECT, FLAG, INFO = "reject", "flag", "info"
 SEVERITIES = (INFO, FLAG, REJECT)

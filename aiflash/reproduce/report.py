@@ -22,9 +22,9 @@ REPORT_STEM = "reproduction"
 MISSING = "missing"
 TEAM_COLUMNS = ("team", "team_name", "teamname", "participant", "username", "user", "submitter")
 METRIC_KEYS = LEADERBOARD_KEYS[1:]  # Score has its own columns
-COLUMNS = ("team", "status", "flag", "review", "Score", "online_Score", "difference", "discrepancy",
+COLUMNS = ("team", "status", "flag", "Score", "online_Score", "difference", "discrepancy",
            *METRIC_KEYS, "images", "images_failed", "seconds_per_image", "device", "gpu",
-           "rescale_clean", "rescale_flagged", "rescale_rejected", "guard_findings", "reason")
+           "review", "rescale_clean", "rescale_flagged", "rescale_rejected", "guard_findings", "reason")
 
 
 def _key(team: str) -> str:
