@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import functools
 import importlib
 import importlib.abc
 import sys
@@ -237,10 +238,13 @@ TARGETS = (
 
 
 # -- fingerprints: is the returned image the enlargement? -----------------------------------------
+@functools.lru_cache(maxsize=64)
 def sample_positions(size: Size) -> tuple[np.ndarray, np.ndarray]:
     """Fixed pseudo-random pixel positions (rows, columns) of an HxW image (same on both sides)."""
     rng = np.random.default_rng(size[0] * 100_003 + size[1])
-    return rng.integers(0, size[0], SAMPLES), rng.integers(0, size[1], SAMPLES)
+    rows, cols = rng.integers(0, size[0], SAMPLES), rng.integers(0, size[1], SAMPLES)
+    rows.flags.writeable = cols.flags.writeable = False  # shared by every caller
+    return rows, cols
 
 
 @dataclass(frozen=True)
@@ -617,8 +621,7 @@ class ResamplingAudit:
         frame: FrameType | None = sys._getframe(2)
         fallback = outside = None
         while frame is not None:
-            filename = frame.f_code.co_filename
-            resolved = str(Path(filename).resolve()) if filename and not filename.startswith("<") else ""
+            resolved = _resolved(frame.f_code.co_filename)
             if fallback is None and resolved and not resolved.startswith(_OUR_PACKAGE):
                 fallback = frame
             if resolved.startswith(self._root_text + "/") or resolved == self._root_text:
@@ -693,6 +696,12 @@ class ResamplingAudit:
         with self._lock:
             tampered, self._tampered = self._tampered, []
         return tampered
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved(filename: str) -> str:
+    """A code object's file as an absolute path ("" for <string>, <frozen ...> and the like)."""
+    return str(Path(filename).resolve()) if filename and not filename.startswith("<") else ""
 
 
 def _never() -> bool:
