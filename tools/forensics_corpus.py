@@ -56,9 +56,10 @@ def ingest(inputs: Path, submission: Path, output: Path) -> dict:
     run = subprocess.run([sys.executable, "ingestion.py", "--input-dir", str(inputs), "--submission-dir",
                           str(submission), "--output-dir", str(output)], cwd=REPO / "ingestion_program",
                          capture_output=True, text=True, timeout=900)
-    if run.returncode:
-        return {"error": run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "failed"}
-    return json.loads((output / "ingestion.json").read_text())
+    record = output / "ingestion.json"
+    if record.is_file():  # also when every image was rejected and the program failed the run
+        return json.loads(record.read_text())
+    return {"error": run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "failed"}
 
 
 def cell(record: dict) -> str:
