@@ -696,3 +696,62 @@ def test_heap_search_is_recorded(tmp_path, input_data):
     assert any(function == "audit state" for function, _ in recorded)
     others = [e for e in data["images"] if e["image"] != "0001"]
     assert all(e["status"] == "failed" and e["rescale_verdict"] == "rejected" for e in others)
+
+
+MODULE_SWITCHES = """
+    import sys
+
+    import cv2
+
+
+    def round_trip(image):
+        h, w = image.shape[:2]
+        return cv2.resize(cv2.resize(image, (w // 2, h // 2)), (w, h))  # <round-trip>
+
+
+    def constant(image):
+        sys.modules["aiflash.ingestion.audit"].FULL_AREA = (9.0, 9.0)  # <constant>
+        return round_trip(image)
+
+
+    def worker_function(image):
+        worker = sys.modules["__main__"]  # the worker runs as python -m aiflash.ingestion.worker
+        worker.classify = lambda *args, **kwargs: []  # <worker-function>
+        worker.rejection = lambda *args, **kwargs: None
+        return round_trip(image)
+
+
+    def method(image):
+        audit = sys.modules["aiflash.ingestion.audit"]
+        audit.ResamplingAudit._observe = lambda *args, **kwargs: None  # <method>
+        return round_trip(image)
+
+
+    class Model:
+        def __init__(self, weights_dir, device):
+            self.ways = [constant, worker_function, method, round_trip]
+
+        def restore(self, image, person_mask):
+            return self.ways.pop(0)(image)
+"""
+
+
+def test_module_level_switches_are_recorded_and_undone(tmp_path, input_data):
+    submission = write_submission(tmp_path, MODULE_SWITCHES)
+    output = tmp_path / "output"
+    ingest(input_data, submission, output)
+    data = record(output)
+    tags = _tag_lines(submission)
+    verdicts = {e["image"]: (e["status"], e["audit_verdict"]) for e in data["images"]}
+    # A switch flipped inside restore() hides that call's round trip, but is recorded (flagged)
+    # and undone before the worker judges it; the next image is judged by the real audit again.
+    assert verdicts == {"0001": ("ok", "flagged"), "0002": ("failed", "rejected"),
+                        "0003": ("ok", "flagged"), "0004": ("failed", "rejected")}
+    switches = {(f["image"], f["caller"]) for f in data["guard_findings"]
+                if f["kind"] == "tamper" and f["function"] == "aiflash internals"}
+    assert {image for image, _ in switches} == {"0001", "0002", "0003"}
+    notes = " ".join(f["note"] for f in data["guard_findings"] if f["kind"] == "tamper")
+    assert "FULL_AREA" in notes and "classify" in notes and "_observe" in notes
+    assert tags["round-trip"]  # the rejected images name the participant's line
+    assert all(e["error"].startswith(f"rescaling detected: model.py:{tags['round-trip']} called")
+               for e in data["images"] if e["status"] == "failed")

@@ -78,7 +78,9 @@ _LIBRARY_DIRS = tuple(
     str(Path(p).resolve()) for p in {sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")}
 )
 # Introspection that can reach the originals or the audit's state (CPython audit events).
-_INTROSPECTION = {"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames"}
+_INTROSPECTION = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames"})
+# Instance attributes that legitimately change while the model runs; every other one is pinned.
+_LIVE_STATE = frozenset({"_sizes", "_seen", "_tampered", "_originals_seen"})
 
 
 @dataclass(frozen=True)
@@ -462,6 +464,8 @@ class ResamplingAudit:
         self._compiling: Callable[[], bool] = _never
         self._compiling_code = None
         self._installed = False
+        self._pinned: list[tuple[dict, str, object]] = []  # (namespace, name, value) at install
+        self._originals_seen: tuple = ()  # the originals as the audit last set them
         self.patched: list[str] = []
 
     # -- installation -------------------------------------------------------------------------
@@ -494,6 +498,24 @@ class ResamplingAudit:
                 pending[module_name] = targets
         # Every watched module, imported later or re-executed by importlib.reload, is (re)patched.
         sys.meta_path.insert(0, _PatchOnImport(by_module, pending, self._patch_module, self._reloaded))
+        self._pin()
+
+    def _pin(self) -> None:
+        """Remember every global of our own modules (the worker's included), every attribute of
+        their classes and of this object: a participant who flips one (a constant, a function the
+        worker calls, a method) is recorded and undone at the next check."""
+        owners: list = [self]
+        for name, module in list(sys.modules.items()):
+            spec_name = getattr(getattr(module, "__spec__", None), "name", "") or ""
+            if not (name.startswith("aiflash") or spec_name.startswith("aiflash")):
+                continue
+            owners.append(module)
+            owners.extend(value for value in list(vars(module).values())
+                          if isinstance(value, type) and str(value.__module__).startswith("aiflash"))
+        pinned = [(owner, key, value) for owner in dict.fromkeys(owners)
+                  for key, value in list(vars(owner).items()) if key not in _LIVE_STATE | {"_pinned"}]
+        self._pinned = pinned
+        pinned.append((self, "_pinned", pinned))
 
     def _patch_module(self, module: ModuleType, targets: list[_Target]) -> list[str]:
         """Wrap the targets in ``module``; returns the public names that had to be (re)wrapped."""
@@ -512,10 +534,12 @@ class ResamplingAudit:
             if key in self._slots:  # re-executed module: the fresh original replaces the old one
                 slot = self._slots[key]
                 self._originals[slot] = current
+                self._originals_seen = tuple(self._originals)
             else:
                 slot = len(self._originals)
                 self._slots[key] = slot
                 self._originals.append(current)
+                self._originals_seen = tuple(self._originals)
                 self._targets.append(target)
                 self._wrappers.append(_make_wrapper(slot, getattr(current, "__name__", name),
                                                     getattr(current, "__qualname__", name),
@@ -586,8 +610,12 @@ class ResamplingAudit:
             measured = target.measure(args, kwargs, result, before)
             if measured is not None:
                 self._observe(target.public_name, sizes, *measured)
-        except Exception:  # the audit must never break a model
-            pass
+        except Exception as exc:  # the audit must never break a model; a call it cannot judge is for review
+            try:
+                self._tamper(target.public_name, f"the audit could not measure this call "
+                                                 f"({type(exc).__name__}: {exc}); for review")
+            except Exception:
+                pass
         return result
 
     def _observe(self, function: str, sizes: frozenset[Size], source: Size, target: Size, channels: int,
@@ -662,6 +690,21 @@ class ResamplingAudit:
             self._tamper("torch.compiler.is_dynamo_compiling", "its code was replaced (a switch that "
                                                                "would turn the audit off); restored")
             self._compiling.__code__ = self._compiling_code
+        changed = [f"{getattr(owner, '__name__', 'audit')}.{key}" for owner, key, value in self._pinned
+                   if vars(owner).get(key, _MISSING) is not value]
+        extra = set(vars(self)) - {key for owner, key, _ in self._pinned if owner is self}
+        changed += sorted(extra - _LIVE_STATE)
+        if tuple(self._originals) != self._originals_seen:
+            changed.append("_originals")
+        if changed:
+            for owner, key, value in self._pinned:
+                if vars(owner).get(key, _MISSING) is not value:
+                    setattr(owner, key, value)
+            for key in extra - _LIVE_STATE:
+                vars(self).pop(key, None)
+            self._originals[:] = self._originals_seen
+            self._tamper("aiflash internals", f"{', '.join(changed[:6])} changed while the model was "
+                                              f"loaded or ran (a switch?); restored")
 
     @contextmanager
     def watch(self, sizes: set[Size], image: str | None = None) -> Iterator[list[Observation]]:
@@ -702,6 +745,9 @@ class ResamplingAudit:
 def _resolved(filename: str) -> str:
     """A code object's file as an absolute path ("" for <string>, <frozen ...> and the like)."""
     return str(Path(filename).resolve()) if filename and not filename.startswith("<") else ""
+
+
+_MISSING = object()
 
 
 def _never() -> bool:
