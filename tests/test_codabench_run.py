@@ -63,7 +63,9 @@ def test_phase2_result_zip_finishes_with_all_six_scores(tmp_path, make_zip):
         metadata = yaml.safe_load((prediction / "output" / "metadata").read_text())
         assert metadata["exitCode"] is None and metadata["ingestionExitCode"] is None
         assert sorted(p.name for p in (scoring / "input").iterdir()) == ["ref", "res"]
-        assert sorted(p.name for p in (scoring / "input" / "ref").iterdir()) == ["gt", "mask_personmask"]
+        # the public inputs sit beside gt/ so the scorer screens results for rescaling (forensics)
+        assert sorted(p.name for p in (scoring / "input" / "ref").iterdir()) == ["gt", "input",
+                                                                                 "mask_personmask"]
         assert (scoring / "shared").is_dir() and (scoring / "program" / "aiflash" / "__init__.py").is_file()
 
 
