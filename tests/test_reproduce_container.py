@@ -186,6 +186,11 @@ FAKE_DOCKER = textwrap.dedent("""\
     argv = sys.argv[1:]
     if argv[:2] == ["image", "inspect"]:
         sys.exit(int(os.environ.get("FAKE_DOCKER_IMAGE_RC", "0")))
+    if argv[:1] == ["run"] and "--entrypoint" in argv:  # the aiflash version probe
+        with open(os.environ["FAKE_DOCKER_LOG"] + ".probe", "w") as log:
+            json.dump(argv, log)
+        print(os.environ.get("FAKE_DOCKER_AIFLASH", "0.1.0"))
+        sys.exit(0)
     if argv[:1] == ["run"]:
         start = time.time()
         time.sleep(float(os.environ.get("FAKE_DOCKER_SLEEP", "0.3")))
