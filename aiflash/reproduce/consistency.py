@@ -179,7 +179,8 @@ def pair_preview(reproduced: Path, other: Path, image: str) -> tuple[str, bytes,
     padded[:height, :width] = difference
     blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor)
     pooled = blocks.max(axis=(1, 3))
-    heat = cv2.applyColorMap(np.clip(pooled * (255.0 / DIFFERENCE_FULL_SCALE), 0, 255).astype(np.uint8),
-                             cv2.COLORMAP_INFERNO)
+    # Square-root scale: a single level of difference is already visible, 16 and more saturate.
+    scaled = np.sqrt(np.minimum(pooled, DIFFERENCE_FULL_SCALE) / DIFFERENCE_FULL_SCALE) * 255.0
+    heat = cv2.applyColorMap(scaled.astype(np.uint8), cv2.COLORMAP_INFERNO)
     return (image, _jpeg(_thumbnail(a, PAIR_PREVIEW_SIZE)), _jpeg(_thumbnail(b, PAIR_PREVIEW_SIZE)),
             _jpeg(cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)))

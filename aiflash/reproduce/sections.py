@@ -9,7 +9,7 @@ import html
 import statistics
 from collections.abc import Mapping, Sequence
 
-from .consistency import NO_ONLINE, OUTPUTS_DIFFER, TeamConsistency
+from .consistency import IDENTICAL, NO_ONLINE, OUTPUTS_DIFFER, TeamConsistency
 from .results import TeamResult
 
 CONSISTENCY_COLUMNS = ("outputs", "outputs_flag", "outputs_different", "outputs_worst", "outputs_min_psnr_db",
@@ -90,7 +90,8 @@ def consistency_html(consistency: Mapping[str, TeamConsistency], previews: Mappi
         rows.append(
             f"<tr data-team='{html.escape(team)}'><td class='text'>{html.escape(team)}</td>"
             f"<td class='text {'bad' if bad else ''}'>{html.escape(c.verdict)}</td>"
-            f"<td>{c.different}/{len(c.images)}</td><td>{_number(c.min_psnr_db, '.2f')}</td>"
+            f"<td>{c.different}/{len(c.images)}</td>"
+            f"<td>{'∞' if c.verdict == IDENTICAL else _number(c.min_psnr_db, '.2f')}</td>"
             f"<td>{_number(c.max_abs_diff, 'd')}</td><td class='text'>{html.escape(', '.join(c.worst))}</td>"
             f"<td class='text'>{html.escape(c.source)}</td></tr>")
         preview = previews.get(team)
@@ -103,7 +104,7 @@ def consistency_html(consistency: Mapping[str, TeamConsistency], previews: Mappi
                 f"</figure>"
                 f"<figure>{_img(theirs, f'{team} {image} online')}<figcaption>online (Codabench)"
                 f"</figcaption></figure><figure>{_img(heat, f'{team} {image} difference')}<figcaption>"
-                f"|reproduced − online|, 16 levels = brightest</figcaption></figure></div>")
+                f"|reproduced − online|, √ scale: 1 level visible, 16+ brightest</figcaption></figure></div>")
     return (
         CSS + "<h2 id='consistency'>Output consistency (reproduced vs online result images)</h2>"
         f"<p class='muted'>Per image, as 8-bit RGB: identical; within tolerance (PSNR between the two "
@@ -142,10 +143,11 @@ def repeats_html(results: Sequence[TeamResult]) -> str:
             f"<td>{_number(i.get('time_median_s'), '.3f')}</td><td>{_number(i.get('time_spread_s'), '.3f')}"
             f"</td></tr>" for i in (repeat.get("images") or [])[:_MAX_IMAGE_ROWS])
         parameters = repeat.get("model_parameters")
+        summary = (f"{repeat.get('runs')} run(s), {repeat.get('nondeterministic_images', 0)} image(s) differ "
+                   f"between runs (max |diff| {_number(repeat.get('max_abs_diff'), 'd')})"
+                   if repeat.get("runs", 1) > 1 else "1 run (--repeat N for run-to-run differences)")
         parts.append(
-            f"<h3 data-repeat='{html.escape(result.team)}'>{html.escape(result.team)}: {repeat.get('runs')} "
-            f"run(s), {repeat.get('nondeterministic_images', 0)} image(s) differ between runs (max |diff| "
-            f"{_number(repeat.get('max_abs_diff'), 'd')})</h3>"
+            f"<h3 data-repeat='{html.escape(result.team)}'>{html.escape(result.team)}: {summary}</h3>"
             f"<p>Model parameters: {ABSENT if parameters is None else f'{parameters:,}'} · peak GPU memory: "
             f"{_number(repeat.get('peak_gpu_memory_mb'), '.1f')} MB</p>"
             f"<table><thead><tr><th>run</th><th class='text'>device</th><th class='text'>GPU</th>"
