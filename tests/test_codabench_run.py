@@ -116,6 +116,21 @@ def test_phase3_code_submission_finishes(name):
     assert all(value != "n/a" for value in leaderboard(result.stdout).values())
 
 
+def test_phase3_code_zip_without_metadata_is_copied_into_the_output(tmp_path):
+    bare = tmp_path / "bare.zip"
+    with zipfile.ZipFile(sample_code_zip("tiny_cnn")) as source, zipfile.ZipFile(bare, "w") as out:
+        for name in source.namelist():
+            if name != "metadata":
+                out.writestr(name, source.read(name))
+    keep = tmp_path / "jobs"
+    result = codabench_run(bare, 3, "--keep", keep)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "  submission: copied into output" in result.stdout
+    assert "weights included, into the prediction output" in result.stdout
+    with zipfile.ZipFile(keep / "run" / "prediction" / "prediction_result.zip") as archive:
+        assert {"model.py", "tiny_cnn.pt"} <= set(archive.namelist())  # as the real worker uploads it
+
+
 def test_phase3_cheating_model_fails_with_the_guard_reason():
     result = codabench_run(sample_code_zip("cheating_rescale"), 3)
     assert result.returncode == 1

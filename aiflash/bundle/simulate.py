@@ -108,6 +108,10 @@ def report_lines(setup: PhaseSetup, result: SubmissionResult) -> list[str]:
     lines = [f"{setup.name} (phase {setup.number}: {kind}, {setup.limit} s per job)"]
     lines.append(f"Prediction job ({result.prediction.elapsed:.1f} s):")
     lines += [_describe(run) for run in result.prediction.runs]
+    if setup.code and any(run.kind == "program" and run.action == "copied into output"
+                          for run in result.prediction.runs):
+        lines.append("  (no metadata file in the zip: the worker copied all of it, weights included, into "
+                     "the prediction output; a `metadata` file with a description and no command avoids it)")
     if any(run.returncode for run in result.prediction.runs):
         lines.append("  (Codabench does not check prediction exit codes: scoring runs on whatever was "
                      "written)")
