@@ -53,13 +53,24 @@ class _Channel:
 
 
 def _nvidia_driver() -> str | None:
-    """The NVIDIA kernel driver's version (torch does not expose it), or None without one."""
+    """The NVIDIA kernel driver's version (torch does not expose it): from the kernel module's
+    /proc entry, else from nvidia-smi; None when neither is there."""
     try:
-        text = Path("/proc/driver/nvidia/version").read_text(errors="replace")
+        words = Path("/proc/driver/nvidia/version").read_text(errors="replace").split("Kernel Module", 1)
+        version = words[-1].split()[0] if len(words) == 2 and words[-1].split() else ""
+        if version[:1].isdigit():
+            return version
     except OSError:
+        pass
+    try:
+        import subprocess
+
+        result = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
         return None
-    words = text.split("Kernel Module", 1)[-1].split()
-    return words[0] if words and words[0][:1].isdigit() else None
+    lines = result.stdout.split()
+    return lines[0] if result.returncode == 0 and lines and lines[0][:1].isdigit() else None
 
 
 def model_parameters(model: object) -> int | None:
