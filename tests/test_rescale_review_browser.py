@@ -16,6 +16,7 @@ from aiflash.cli import main
 
 from .browser import chromium, save_screenshot
 from .conftest import REPO, SAMPLE
+from .test_bundle_helpers import built_bundle
 from .test_guard import GUIDED_FILTER
 
 FLAG = "REVIEW: 4 flagged, 0 rejected image(s)"
@@ -37,7 +38,7 @@ def reproduced(tmp_path_factory):
     _zip({"model.py": textwrap.dedent(GUIDED_FILTER)}, submissions / "reviewed.zip")
     out = root / "out"
     assert main(["reproduce", "--runner", "local", "--gpus", "none", "--submissions", str(submissions),
-                 "--data", str(SAMPLE), "--output-dir", str(out)]) == 0
+                 "--data", str(SAMPLE), "--output-dir", str(out), "--bundle", str(built_bundle())]) == 0
     site = root / "site"
     assert main(["leaderboard", "--reproduction", str(out / "reproduction.csv"),
                  "--output-dir", str(site)]) == 0
