@@ -468,7 +468,11 @@ class _Run:
 
     def _collect_folder_results(self, folder: Path, sizes: dict, reason: str | None) -> None:
         """Validate every file main() wrote (name, decodability, 8-bit RGB, size) and keep the good."""
-        written = find_predictions(folder)
+        try:
+            written = find_predictions(folder)
+        except AiflashError as exc:  # e.g. a symbolic link among the results
+            self._fail_pending(f"main() wrote {exc}")
+            return
         extra = sorted(p.name for stem, paths in written.items() if stem not in self.inputs for p in paths)
         if extra:
             self.notes.append(f"main() wrote files that match no input, ignored: {', '.join(extra[:10])}")
