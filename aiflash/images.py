@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from .errors import AiflashError, ReferenceDataError, SubmissionError
 
@@ -248,7 +248,9 @@ def read_rgb(path: Path, *, error: type[AiflashError] = SubmissionError) -> tupl
         with Image.open(io.BytesIO(data)) as im:
             mode, fmt = im.mode, im.format
     except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise error(f"{path}: is not a readable PNG, JPEG or BMP image ({exc}).") from exc
+        # Pillow's "cannot identify" message shows a BytesIO repr: say what it means instead.
+        reason = ("not a known image format" if isinstance(exc, UnidentifiedImageError) else str(exc))
+        raise error(f"{path}: is not a readable PNG, JPEG or BMP image ({reason}); save it as PNG.") from exc
     if fmt not in ("JPEG", "BMP", "MPO"):
         raise error(f"{path}: is a {fmt} file; results must be PNG (or JPEG/BMP).")
     if mode in ("L", "LA", "1", "I", "I;16", "F"):

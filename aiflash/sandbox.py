@@ -218,7 +218,11 @@ def confine(policy: SandboxPolicy) -> SandboxReport:
         if not policy.network and abi < 4:
             notes.append(f"this kernel's Landlock (ABI {abi}) cannot restrict TCP: network left open")
     else:
-        notes.append("Landlock is not available on this kernel: writes and network are not confined")
+        import importlib.util
+
+        where = ("the landlock package is not installed" if importlib.util.find_spec("landlock") is None
+                 else "Landlock is not available on this kernel")
+        notes.append(f"{where}: writes and network are not confined")
     if policy.network:
         notes.append("network allowed by the organisers (--allow-network)")
     max_file = _lower(resource.RLIMIT_FSIZE, policy.max_file_bytes)
