@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from ..archives import safe_extract
+from ..archives import check_zip, safe_extract
 from ..errors import BundleError
 from ..report import LEADERBOARD_KEYS
 from . import DOCKER_IMAGE
@@ -192,6 +192,11 @@ class _Checker:
         if not zipfile.is_zipfile(path):
             self.add("dataset-zip", f"{where}: {value} is a file but not a zip; the worker unzips every "
                                     f"dataset (\"Bad or empty zip file\"); give a folder or a zip.")
+            return
+        try:  # metadata files are read from the zip below: a bomb is refused first
+            check_zip(path, error=BundleError)
+        except BundleError as exc:
+            self.add("dataset-zip", f"{where}: {exc}")
             return
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist() if not n.endswith("/")]
