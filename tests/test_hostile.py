@@ -9,10 +9,8 @@ generated at test time by ``tests/hostile.py`` (a few MB on disk each).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -86,18 +84,35 @@ except refused as exc:
 """
 
 
+# Linux copies a process's peak RSS into its child across fork + exec, so a child of this (large)
+# test process would report at least this process's size: a small launcher starts the measured
+# process and reports what os.wait4 says of it.
+LAUNCHER = r"""
+import json, os, subprocess, sys, time
+start = time.monotonic()
+process = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+stdout, stderr = process.stdout.read(), process.stderr.read()
+_, status, usage = os.wait4(process.pid, 0)
+print(json.dumps({"returncode": os.waitstatus_to_exitcode(status), "stdout": stdout.decode(),
+                  "stderr": stderr.decode(), "peak_rss_mb": usage.ru_maxrss / 1024,
+                  "wall_s": time.monotonic() - start}))
+"""
+
+
+def measured(argv: list[str], cwd: Path) -> dict:
+    """Run ``argv``: its exit code, output, peak RSS (MB, of that process alone) and wall time (s)."""
+    done = subprocess.run([sys.executable, "-c", LAUNCHER, *argv], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def probe(op: str, source: Path, out: Path) -> dict:
     """Run PROBE; adds the child's peak RSS (MB) and wall time (s)."""
-    start = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-c", PROBE, op, str(source), str(out)], cwd=out.parent,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stdout, stderr = process.stdout.read(), process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.monotonic() - start
-    assert process.returncode == 0 and "Traceback" not in stderr, stderr
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result.update(peak_rss_mb=usage.ru_maxrss / 1024, wall_s=wall)
+    run = measured([sys.executable, "-c", PROBE, op, str(source), str(out)], out.parent)
+    assert run["returncode"] == 0 and "Traceback" not in run["stderr"], run["stderr"]
+    result = json.loads(run["stdout"].strip().splitlines()[-1])
+    result.update(peak_rss_mb=run["peak_rss_mb"], wall_s=run["wall_s"])
     return result
 
 
@@ -337,17 +352,12 @@ def test_bombs_are_refused_by_name_fast_and_small(tmp_path):
 def test_dry_run_refuses_a_zip_bomb_by_name(tmp_path):
     """The participant's tool end to end: one line naming the zip and the entry, no traceback."""
     bomb = zip_bomb(tmp_path / "results.zip")
-    start = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "aiflash", "dry-run", str(bomb), "--phase", "1"],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stdout, stderr = process.stdout.read(), process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    print(f"dry-run refused the bomb in {time.monotonic() - start:.1f} s, "
-          f"peak RSS {usage.ru_maxrss / 1024:.0f} MB")
-    assert os.waitstatus_to_exitcode(status) == 2, stdout + stderr
-    (line,) = stderr.strip().splitlines()
+    run = measured([sys.executable, "-m", "aiflash", "dry-run", str(bomb), "--phase", "1"], REPO)
+    print(f"dry-run refused the bomb in {run['wall_s']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB")
+    assert run["returncode"] == 2, run["stdout"] + run["stderr"]
+    (line,) = run["stderr"].strip().splitlines()
     assert line.startswith("error: results.zip: entry '0001.png' expands"), line
-    assert usage.ru_maxrss / 1024 <= PEAK_RSS_LIMIT_MB
+    assert run["peak_rss_mb"] <= PEAK_RSS_LIMIT_MB
 
 
 def test_exif_rotated_result_says_why_its_size_is_wrong(tmp_path):
