@@ -1,9 +1,11 @@
 """Containment of participant code, without privileges: what the ingestion worker applies to itself
 just before importing ``model.py``, and how the ingestion program ends every process of a run.
 
-- **Filesystem writes** (Linux Landlock, through the ``landlock`` package): only beneath the output
-  folder, the team's own folder and the temporary folders; reading is left as it is (the ground
-  truth is never mounted in a prediction job). Device files stay writable (CUDA opens
+- **Filesystem writes** (Linux Landlock, through the ``landlock`` package): only beneath the team's
+  own folder and the temporary folders; reading is left as it is (the ground truth is never
+  mounted in a prediction job). Not the output folder: results reach it through the ingestion
+  program in both APIs, so a model that could write there could only replace results that already
+  passed the guard (or write Codabench's reserved ``metadata``). Device files stay writable (CUDA opens
   ``/dev/nvidia*`` read-write), ``/dev/shm`` too (PyTorch's shared memory).
 - **Network**: TCP connect and bind denied when the kernel's Landlock ABI is >= 4 (6.7+). UDP is
   not covered by Landlock. The ``landlock`` package handles filesystem rules only, so this second
@@ -105,9 +107,9 @@ def landlock_abi() -> int:
         return 0
 
 
-def default_writable(output_dir: Path, team_dir: Path, *extra: Path) -> tuple[Path, ...]:
-    """The output folder, the team's folder and the temporary folders, those that exist."""
-    candidates = [output_dir, team_dir, Path("/tmp"), Path(tempfile.gettempdir()), *extra]
+def default_writable(team_dir: Path, *extra: Path) -> tuple[Path, ...]:
+    """The team's folder, the temporary folders and ``extra`` (the run's scratch), those that exist."""
+    candidates = [team_dir, Path("/tmp"), Path(tempfile.gettempdir()), *extra]
     found: list[Path] = []
     for path in candidates:
         resolved = Path(path).resolve()

@@ -43,8 +43,15 @@ HOSTILE = """
             self.calls += 1
             if self.calls == 1:
                 open(INPUT_PLANT, "w").write("planted in the input data")
-            elif self.calls == 2:
-                open(BESIDE, "w").write("beside the submission folder")
+            elif self.calls == 2:  # beside its folder; into the output (results go through the program)
+                denied = []
+                for target in (BESIDE, OUTPUT_FORGE):
+                    try:
+                        open(target, "w").write("not allowed")
+                    except PermissionError as exc:
+                        denied.append(exc)
+                if denied:
+                    raise denied[0]
             elif self.calls == 3:
                 socket.create_connection(("127.0.0.1", PORT), timeout=10).close()
             elif self.calls == 4:
@@ -91,10 +98,13 @@ def input_data(outside):
 
 
 def hostile_submission(tmp_path: Path, outside: Path, input_data: Path, port: int) -> tuple[Path, Path, Path]:
+    """The hostile model; the output folder is outside /tmp too (``output`` beside the submission)."""
     workdir = outside / tmp_path.name
     plant, beside = input_data / "input" / f"planted-{tmp_path.name}.txt", workdir / "beside.txt"
+    forged = workdir / "output" / "forged.txt"
     source = HOSTILE.replace("import tempfile\n", f"import tempfile\n    INPUT_PLANT = {str(plant)!r}\n"
-                             f"    BESIDE = {str(beside)!r}\n    PORT = {port}\n", 1)
+                             f"    BESIDE = {str(beside)!r}\n    OUTPUT_FORGE = {str(forged)!r}\n"
+                             f"    PORT = {port}\n", 1)
     return write_submission(workdir, source), plant, beside
 
 
@@ -102,7 +112,7 @@ def hostile_submission(tmp_path: Path, outside: Path, input_data: Path, port: in
 def test_writes_outside_and_tcp_fail_inside_the_model_and_the_record_says_why(tmp_path, outside, input_data):
     listener = Listener()
     submission, plant, beside = hostile_submission(tmp_path, outside, input_data, listener.port)
-    output = tmp_path / "output"
+    output = submission.parent.parent / "output"
     try:
         done = ingest(input_data, submission, output)
     finally:
@@ -113,12 +123,14 @@ def test_writes_outside_and_tcp_fail_inside_the_model_and_the_record_says_why(tm
     assert errors[0].startswith("restore() raised PermissionError: [Errno 13] Permission denied: ")
     assert str(plant.name) in errors[0] and not plant.exists()
     assert errors[1].startswith("restore() raised PermissionError") and not beside.exists()
+    assert not (output / "forged.txt").exists()
     assert errors[2].startswith("restore() raised PermissionError: [Errno 13]") and listener.accepted == 0
     assert errors[3].startswith("restore() raised PermissionError: [Errno 1]")  # no signal outside
     assert (submission / "cache.txt").exists()  # its own folder and /tmp stay writable
     sandbox = data["sandbox"]
     assert sandbox["confined"] and sandbox["filesystem"] and sandbox["network"] and sandbox["signals"]
-    assert sandbox["landlock_abi"] >= 4 and str(output.resolve()) in sandbox["writable"]
+    assert sandbox["landlock_abi"] >= 4 and str(submission.resolve()) in sandbox["writable"]
+    assert not any(str(output.resolve()).startswith(folder) for folder in sandbox["writable"])
     assert "memory" in sandbox and sandbox["max_file_bytes"]
     assert "sandbox: writes only in" in done.stdout and "TCP connect/bind denied" in done.stdout
     assert "Traceback" not in done.stderr.splitlines()[-1]
@@ -128,7 +140,7 @@ def test_writes_outside_and_tcp_fail_inside_the_model_and_the_record_says_why(tm
 def test_the_same_model_runs_unconfined_with_containment_off(tmp_path, outside, input_data):
     listener = Listener()
     submission, plant, beside = hostile_submission(tmp_path, outside, input_data, listener.port)
-    output = tmp_path / "output"
+    output = submission.parent.parent / "output"
     try:
         done = ingest(input_data, submission, output, "--no-sandbox")
     finally:
@@ -137,7 +149,7 @@ def test_the_same_model_runs_unconfined_with_containment_off(tmp_path, outside, 
     assert done.returncode == 0, done.stderr
     data = record(output)
     assert [e["status"] for e in data["images"]] == ["ok"] * 4
-    assert beside.exists() and listener.accepted == 1
+    assert beside.exists() and (output / "forged.txt").exists() and listener.accepted == 1
     assert data["sandbox"]["confined"] is False and not data["sandbox"]["filesystem"]
     assert "sandbox: off (--no-sandbox): the model ran unconfined" in done.stdout
 
@@ -146,7 +158,7 @@ def test_the_same_model_runs_unconfined_with_containment_off(tmp_path, outside, 
 def test_allow_network_opens_tcp_only(tmp_path, outside, input_data):
     listener = Listener()
     submission, plant, beside = hostile_submission(tmp_path, outside, input_data, listener.port)
-    output = tmp_path / "output"
+    output = submission.parent.parent / "output"
     try:
         done = ingest(input_data, submission, output, "--allow-network")
     finally:

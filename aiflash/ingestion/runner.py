@@ -304,6 +304,8 @@ class _Run:
     # -- workers ---------------------------------------------------------------------------------
     def _start_worker(self) -> _WorkerProcess | None:
         """A worker with the model loaded, or None (the reason in self.load_error)."""
+        if self.workers:  # a restart: daemons the last worker left must not run beside the next one
+            self.strays_ended += end_descendants(self.spare)
         limit = min(self.config.load_time_limit_s, self._remaining())
         if limit <= 0:
             self.load_error = (f"not run: the total time budget of {self.config.time_budget_s:g} s was "
@@ -542,7 +544,7 @@ def sandbox_arguments(config: IngestionConfig, code_root: Path, scratch: Path) -
     if not config.sandbox:
         return ["--no-sandbox"]
     arguments = []
-    for folder in default_writable(config.output_dir, code_root, scratch):
+    for folder in default_writable(code_root, scratch):
         arguments += ["--writable", str(folder)]
     return arguments + (["--allow-network"] if config.allow_network else [])
 
