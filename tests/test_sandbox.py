@@ -5,6 +5,7 @@ no process of the run outlives it (subreaper), whichever way the run ends."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -286,3 +287,22 @@ def test_subreaper_helpers_find_and_end_a_reparented_tree():
     assert done.stdout.split() == ["1", "1", "0"]
     assert become_subreaper and descendants and end_descendants
     assert os.getpid()  # this test process itself was never made a subreaper
+
+
+def test_without_landlock_the_run_goes_on_and_says_what_is_missing(outside):
+    """Where Landlock is absent (here: its package hidden), confine() applies the rlimits, raises
+    nothing, and reports writes and network as not confined."""
+    code = ("import json, sys\nsys.modules['landlock'] = None\nfrom pathlib import Path\n"
+            "from aiflash.sandbox import SandboxPolicy, confine\n"
+            "report = confine(SandboxPolicy(writable=(Path('/tmp'),)))\n"
+            f"open({str(outside / 'unconfined-write')!r}, 'w').close()\n"
+            "print(json.dumps(report.as_dict()))\nprint(report.summary())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    written = (outside / "unconfined-write").exists()  # outside /tmp: allowed only unconfined
+    assert done.returncode == 0, done.stderr
+    report_line, summary = done.stdout.strip().splitlines()
+    report = json.loads(report_line)
+    assert report["confined"] and report["landlock_abi"] == 0
+    assert not report["filesystem"] and not report["network"] and written
+    assert report["max_file_bytes"] and "landlock package is not installed" in " ".join(report["notes"])
+    assert "writes NOT confined" in summary and "network open" in summary
