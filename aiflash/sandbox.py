@@ -118,6 +118,13 @@ def default_writable(team_dir: Path, *extra: Path) -> tuple[Path, ...]:
     return tuple(found)
 
 
+def cache_environment(scratch: Path) -> dict[str, str]:
+    """Write caches that default to the home folder (not writable when confined), moved into the
+    run's scratch folder: Triton's kernel cache (torch.compile on GPU) and CUDA's JIT cache. Read
+    caches (torch hub weights) stay where they are. The caller's own settings take precedence."""
+    return {"TRITON_CACHE_DIR": str(scratch / "triton-cache"), "CUDA_CACHE_PATH": str(scratch / "cuda-cache")}
+
+
 def _write_access(abi: int):
     """The write-like Landlock rights this ABI knows (reading and executing stay unhandled)."""
     from landlock import FSAccess

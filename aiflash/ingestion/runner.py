@@ -34,7 +34,14 @@ import numpy as np
 from ..discovery import INPUT_DIR, find_code_root, find_inputs, find_predictions
 from ..errors import AiflashError, ModelError, ReferenceDataError
 from ..images import read_rgb, write_png
-from ..sandbox import become_subreaper, default_writable, descendants, end_descendants, terminate_as_exit
+from ..sandbox import (
+    become_subreaper,
+    cache_environment,
+    default_writable,
+    descendants,
+    end_descendants,
+    terminate_as_exit,
+)
 from .api import FOLDER, MODEL_FILE, PER_IMAGE
 from .audit import Finding
 from .capture import ModelOutput
@@ -118,7 +125,8 @@ class _WorkerProcess:
         if config.device:
             command += ["--device", config.device]
         command += sandbox_arguments(config, code_root, scratch)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        caches = cache_environment(scratch) if config.sandbox else {}
+        env = {**caches, **os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             command, cwd=package_parent, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, pass_fds=(child_end.fileno(),), start_new_session=True)
