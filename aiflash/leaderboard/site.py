@@ -14,6 +14,15 @@ import pandas as pd
 from ..profile import Profile
 from ..report import html_page
 from . import columns as C
+from .confidence import (
+    Statistics,
+    add_confidence,
+    agreement_table,
+    confidence_table,
+    interval_columns,
+    link_table,
+    weights_table,
+)
 from .ranking import FinalSettings, final_ranking, ranked
 from .tables import Column, Table, render
 
@@ -68,44 +77,61 @@ ONLINE_PHASES = {
 }
 
 
-def online_table(results: pd.DataFrame, profile: Profile, phase: int = 2) -> Table:
+def online_table(results: pd.DataFrame, profile: Profile, phase: int = 2,
+                 statistics: Statistics | None = None) -> Table:
     """An online (Codabench) phase: rank, team, Score and every metric."""
     slug, title, what = ONLINE_PHASES[phase]
     rows = ranked(results)
     columns = [RANK, TEAM, *_metric_columns(profile, dash_if_disqualified=True)]
+    rows, columns, exports = _with_confidence(rows, columns, statistics, slug)
     if rows[C.DISQUALIFIED].astype(bool).any():  # e.g. a submission without a Score
         columns.append(Column("status", "Status", kind="status", ok_label=""))
     return Table(
         slug, title, tuple(columns), rows,
         intro=(f"<p class='intro'>{what} Ranked by Score; ties broken by LPIPS_person (lower is "
                f"better). Click a column header to sort.</p>"),
-        export_columns=("rank", C.TEAM, *C.DISPLAY_METRICS))
+        export_columns=("rank", C.TEAM, *C.DISPLAY_METRICS, *exports))
 
 
-def phase3_table(reproduction: pd.DataFrame, profile: Profile) -> Table:
+def _with_confidence(rows: pd.DataFrame, columns: list[Column], statistics: Statistics | None,
+                     slug: str) -> tuple[pd.DataFrame, list[Column], tuple[str, ...]]:
+    """The Score column with its interval and a "vs next" tie mark, when the phase has them."""
+    if statistics is None or slug not in statistics.objective:
+        return rows, columns, ()
+    rows = add_confidence(rows, statistics.objective[slug].table())
+    at = next(i for i, c in enumerate(columns) if c.key == C.SCORE)
+    columns[at:at + 1] = interval_columns(columns[at])
+    return rows, columns, ("score_low", "score_high", "rank_low", "rank_high", "p_ahead",
+                           "tied_with_next")
+
+
+def phase3_table(reproduction: pd.DataFrame, profile: Profile,
+                 statistics: Statistics | None = None) -> Table:
     rows = ranked(reproduction)
     flagged = int((rows[C.DISCREPANCY].astype(bool) & ~rows[C.DISQUALIFIED].astype(bool)).sum())
     dq = int(rows[C.DISQUALIFIED].astype(bool).sum())
     score, *metrics = _metric_columns(profile, dash_if_disqualified=True, score_label="Reproduced")
-    columns = (
+    columns = [
         RANK, TEAM, score,
         Column(C.ONLINE_SCORE, "Online", decimals=4, hint="the Score Codabench showed online"),
         Column(C.DIFFERENCE, "Δ", decimals=3, hint="reproduced − online Score"),
         Column("status", "Status", kind="status"),
         *metrics,
-    )
+    ]
+    rows, columns, exports = _with_confidence(rows, columns, statistics, "phase3")
     return Table(
-        "phase3", "Phase 3 — Final test (reproduced by the organisers)", columns, rows,
+        "phase3", "Phase 3 — Final test (reproduced by the organisers)", tuple(columns), rows,
         intro=("<p class='intro'>Each finalist's code re-run by the organisers on unified hardware "
                "and scored on the 100 hidden test inputs, beside the online Score. "
                f"<b>{flagged}</b> discrepanc{'y' if flagged == 1 else 'ies'} flagged, "
                f"<b>{dq}</b> team{'' if dq == 1 else 's'} disqualified (shown as “–” with the "
                "reason).</p>"),
         export_columns=("rank", C.TEAM, *C.DISPLAY_METRICS, C.ONLINE_SCORE, C.DIFFERENCE,
-                        C.DISCREPANCY, C.STATUS, C.DISQUALIFIED, C.REASON))
+                        C.DISCREPANCY, C.STATUS, C.DISQUALIFIED, C.REASON, *exports))
 
 
-def experts_table(subjective: pd.DataFrame, settings: FinalSettings) -> Table:
+def experts_table(subjective: pd.DataFrame, settings: FinalSettings,
+                  statistics: Statistics | None = None) -> Table:
     rows = ranked(subjective, primary=C.SUBJECTIVE)
     columns = [RANK, TEAM]
     counts = (
@@ -117,18 +143,26 @@ def experts_table(subjective: pd.DataFrame, settings: FinalSettings) -> Table:
                 for k, label, hint in counts if k in rows.columns]
     columns.append(Column(C.SUBJECTIVE, "Expert score", decimals=2, higher_is_better=True,
                           hint=f"normalised to {settings.subjective_low:g}–{settings.subjective_high:g}"))
+    exports: tuple[str, ...] = ()
+    if statistics is not None and statistics.experts is not None:
+        rows = add_confidence(rows, statistics.experts.subjective.table(C.SUBJECTIVE), C.SUBJECTIVE)
+        columns[-1:] = interval_columns(columns[-1], C.SUBJECTIVE)
+        exports = (f"{C.SUBJECTIVE}_low", f"{C.SUBJECTIVE}_high", "rank_low", "rank_high", "p_ahead",
+                   "tied_with_next")
     return Table(
         "experts", "Expert blind assessment", tuple(columns), rows,
         intro=(f"<p class='intro'>Experts ranked anonymised results (Top-3 per image). Points are "
                f"normalised linearly to {settings.subjective_low:g}–{settings.subjective_high:g}: "
                f"most chosen team {settings.subjective_high:g}, least chosen "
                f"{settings.subjective_low:g} (all equal → {settings.subjective_mid:g}).</p>"),
-        export_columns=("rank", C.TEAM, C.TOP3, C.FIRST, C.SECOND, C.THIRD, C.POINTS, C.SUBJECTIVE))
+        export_columns=("rank", C.TEAM, C.TOP3, C.FIRST, C.SECOND, C.THIRD, C.POINTS, C.SUBJECTIVE,
+                        *exports))
 
 
-def final_table(objective: pd.DataFrame, subjective: pd.DataFrame, settings: FinalSettings) -> Table:
+def final_table(objective: pd.DataFrame, subjective: pd.DataFrame, settings: FinalSettings,
+                statistics: Statistics | None = None) -> Table:
     rows = final_ranking(objective, subjective, settings)
-    columns = (
+    columns = [
         RANK, TEAM,
         Column(C.FINAL, "Final", decimals=3, higher_is_better=True, hint=settings.formula()),
         Column(C.SCORE, "Score (reproduced)", decimals=4, higher_is_better=True,
@@ -136,39 +170,79 @@ def final_table(objective: pd.DataFrame, subjective: pd.DataFrame, settings: Fin
         Column(C.SUBJECTIVE, "Expert score", decimals=2, higher_is_better=True,
                hint=f"subjective, weight {settings.subjective_weight:g}"),
         Column("status", "Status", kind="status", ok_label=""),
-    )
+    ]
+    exports: tuple[str, ...] = ()
+    if statistics is not None and statistics.experts is not None and statistics.experts.final:
+        rows = add_confidence(rows, statistics.experts.final.table(C.FINAL), C.FINAL)
+        columns[2:3] = interval_columns(columns[2], C.FINAL)
+        exports = (f"{C.FINAL}_low", f"{C.FINAL}_high", "rank_low", "rank_high", "p_ahead",
+                   "tied_with_next")
     formula = html.escape(settings.formula("Score", "expert score"))
     return Table(
-        "final", "Final ranking", columns, rows,
+        "final", "Final ranking", tuple(columns), rows,
         intro=(f"<p class='intro'><span class='formula'>{formula}</span> Objective Score from the "
                f"reproduced Phase 3 results; expert score from the blind assessment. Ties broken by "
                f"Score, then LPIPS_person.</p>"),
         export_columns=("rank", C.TEAM, C.FINAL, C.SCORE, C.SUBJECTIVE, C.TIE_BREAK, C.DISQUALIFIED,
-                        C.REASON))
+                        C.REASON, *exports))
 
 
 def build_site(profile: Profile, *, phase1: pd.DataFrame | None = None,
                phase2: pd.DataFrame | None = None,
                reproduction: pd.DataFrame | None = None, subjective: pd.DataFrame | None = None,
                title: str = "NTIRE 2026 RAIM · Track 3 — AI Flash Portrait", generated: str = "",
-               disqualify_discrepancies: bool = False) -> Site:
-    """All tables that the given inputs allow, and the page that shows them."""
+               disqualify_discrepancies: bool = False, statistics: Statistics | None = None) -> Site:
+    """All tables that the given inputs allow, and the page that shows them.
+
+    ``statistics`` (``confidence.compute_statistics``, on the same inputs after the discrepancy
+    policy) adds the intervals, tie marks and the statistics sections.
+    """
     settings = FinalSettings.from_profile(profile)
     tables: list[Table] = []
     if reproduction is not None and disqualify_discrepancies:
         reproduction = apply_discrepancy_policy(reproduction)
     if reproduction is not None and subjective is not None:
-        tables.append(final_table(reproduction, subjective, settings))
+        tables.append(final_table(reproduction, subjective, settings, statistics))
+    tables += statistics_tables(statistics, profile, subjective)
     if reproduction is not None:
-        tables.append(phase3_table(reproduction, profile))
+        tables.append(phase3_table(reproduction, profile, statistics))
+        tables += _confidence_tables(statistics, "phase3")
     if subjective is not None:
-        tables.append(experts_table(subjective, settings))
+        tables.append(experts_table(subjective, settings, statistics))
     if phase2 is not None:
-        tables.append(online_table(phase2, profile, 2))
+        tables.append(online_table(phase2, profile, 2, statistics))
+        tables += _confidence_tables(statistics, "phase2")
     if phase1 is not None:
-        tables.append(online_table(phase1, profile, 1))
+        tables.append(online_table(phase1, profile, 1, statistics))
+        tables += _confidence_tables(statistics, "phase1")
     return Site(title, tuple(tables), page(title, tables, generated, settings,
                                             final_missing=subjective is not None and reproduction is None))
+
+
+def _confidence_tables(statistics: Statistics | None, slug: str) -> list[Table]:
+    if statistics is None or slug not in statistics.objective:
+        return []
+    return [confidence_table(slug, statistics.objective[slug], statistics.without_per_image.get(slug, ()))]
+
+
+def statistics_tables(statistics: Statistics | None, profile: Profile,
+                      subjective: pd.DataFrame | None) -> list[Table]:
+    """The final section's statistics: expert agreement with leave-one-expert-out, the weight
+    sensitivity, objective vs subjective."""
+    if statistics is None:
+        return []
+    tables = []
+    if statistics.experts is not None:
+        tables.append(agreement_table(statistics.experts, statistics.settings))
+        weights = weights_table(statistics.experts)
+        if weights is not None:
+            tables.append(weights)
+    if subjective is None and statistics.experts is not None:
+        subjective = statistics.experts.subjective.table(C.SUBJECTIVE)
+    link = link_table(statistics, profile, subjective) if statistics.correlations else None
+    if link is not None:
+        tables.append(link)
+    return tables
 
 
 def page(title: str, tables: list[Table], generated: str, settings: FinalSettings,
@@ -260,6 +334,13 @@ text-decoration-color:#c4cbd3}
 white-space:normal;min-width:12rem;max-width:26rem;margin-top:.1rem}
 td.empty{text-align:center;color:#6b7580}.note{color:#57606a;font-size:.85rem}
 footer{color:#6b7580;font-size:.8rem;padding:0 0 2rem}
+table.norank td.text,table.norank th.text{position:static;box-shadow:none}
+.ci{display:block;font-size:.7rem;color:#6b7580}
+.pill.tie{background:#fff0e0;color:#b54708;border:1px solid #f5b971}.sig{font-size:.75rem;color:#57606a}
+tr.tied-next td.rank,tr.tied-next+tr td.rank{box-shadow:inset 3px 0 0 #e8590c}
+tr.tied-next td{border-bottom:1px dashed #f5b971}
+.plot{margin:.8rem 0 0;overflow-x:auto}.plot svg,.plots svg{max-width:100%;height:auto}
+.plots{display:flex;flex-wrap:wrap;gap:.8rem;margin-top:.8rem}
 @media (max-width:640px){.wrap{padding:0 .7rem}header.top{padding-top:1rem}
 header.top h1{font-size:1.2rem}.card{padding:.8rem .7rem;border-radius:10px}
 table.sortable{font-size:.78rem}table.sortable th button{padding:.4rem .45rem}

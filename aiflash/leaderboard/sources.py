@@ -210,6 +210,7 @@ def load_subjective(path: Path) -> pd.DataFrame:
         raise LeaderboardError(f"{path}: a team is listed twice.")
     if out[C.SUBJECTIVE].isna().any():
         raise LeaderboardError(f"{path}: a team has no subjective score.")
+    out.attrs["source"] = str(path)
     return out
 
 
@@ -249,9 +250,11 @@ def load_per_image(folder: Path) -> dict[str, pd.DataFrame]:
         if missing:
             raise LeaderboardError(f"{path}: no {', '.join(missing)} column(s); give the scorer's "
                                    f"{PER_IMAGE_FILE}.")
-        for key in missing_numbers(frame):
-            raise LeaderboardError(f"{path}: column {key} holds a value that is not a number; give "
+        bad = missing_numbers(frame)
+        if bad:
+            raise LeaderboardError(f"{path}: column {bad[0]} holds a value that is not a number; give "
                                    f"the scorer's {PER_IMAGE_FILE} unedited.")
+        frame.attrs["source"] = str(path)
         out[team] = frame
     return out
 
