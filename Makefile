@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 WEIGHTS := $(VENV)/share/aiflash/lpips_alexnet_backbone.pt
 DEMO_OUT ?= demo_output
 
-.PHONY: setup weights demo test lint bench bench-ingestion bundle clean docker pin-image reproduce browser leaderboard
+.PHONY: setup weights demo test lint bench bench-ingestion bench-stats bundle clean docker pin-image reproduce browser leaderboard
 .DELETE_ON_ERROR:
 
 setup: $(INSTALLED) $(WEIGHTS)
@@ -49,6 +49,10 @@ bench: setup
 
 bench-ingestion: setup
 	$(PY) tools/bench_ingestion.py
+
+# Ranking statistics (issue 12): 12 teams x 100 images x 2,000 resamples against the 5 s budget.
+bench-stats: setup
+	$(PY) tools/bench_stats.py
 
 # The Codabench bundle, dist/aiflash-portrait-ntire2026.zip, from competition.yaml; phase data
 # default to reference_data/sample (organisers: BUNDLE_ARGS="--phase-data 2=DIR --phase-data 3=DIR").

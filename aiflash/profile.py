@@ -31,7 +31,7 @@ class StatisticsSettings:
     confidence: float = 0.95
     seed: int = 2026
     tie_threshold: float = 0.95  # P(upper neighbour truly ahead) below this: shown as tied
-    method: str = "percentile"  # scipy.stats.bootstrap interval: "percentile" or "BCa"
+    method: str = "percentile"  # bootstrap interval: "percentile" or "BCa" (scipy.stats.bootstrap)
 
     @classmethod
     def from_raw(cls, raw: dict | None, source: str) -> StatisticsSettings:

@@ -4,6 +4,8 @@ scipy where scipy has the statistic."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,8 +91,27 @@ def test_score_interval_is_scipys_interval_of_the_mean_mapped_through_the_formul
     assert result.score_low[0] == pytest.approx(score(ci.high), abs=1e-5)
     assert result.score_high[0] == pytest.approx(score(ci.low), abs=1e-5)
     ours = paired_bootstrap((lpips,), np.mean, SETTINGS)
-    assert ours.confidence_interval.low == pytest.approx(ci.low, abs=1e-12)
-    assert ours.confidence_interval.high == pytest.approx(ci.high, abs=1e-12)
+    assert ours.low == pytest.approx(ci.low, abs=1e-12) and ours.high == pytest.approx(ci.high, abs=1e-12)
+    np.testing.assert_allclose(ours.distribution, reference.bootstrap_distribution, rtol=0, atol=1e-12)
+
+
+def test_paired_bootstrap_draws_what_scipy_draws_for_a_batch_and_bca_is_scipys():
+    rng = np.random.default_rng(13)
+    x, y = rng.normal(0, 1, (3, 40)), rng.normal(0, 1, (3, 40))
+
+    def difference(a, b, axis=-1):
+        return np.mean(a, axis=axis) - np.mean(b, axis=axis)
+
+    ours = paired_bootstrap((x, y), difference, SETTINGS)
+    reference = stats.bootstrap((x, y), difference, paired=True, n_resamples=SETTINGS.resamples,
+                                method="percentile", axis=-1, rng=np.random.default_rng(SETTINGS.seed))
+    np.testing.assert_allclose(ours.distribution, reference.bootstrap_distribution, atol=1e-12)
+    np.testing.assert_allclose(ours.low, reference.confidence_interval.low, atol=1e-12)
+    bca = replace(SETTINGS, method="BCa")
+    reference = stats.bootstrap((x, y), difference, paired=True, n_resamples=SETTINGS.resamples,
+                                method="BCa", axis=-1, rng=np.random.default_rng(SETTINGS.seed))
+    np.testing.assert_allclose(paired_bootstrap((x, y), difference, bca).high,
+                               reference.confidence_interval.high, atol=1e-12)
 
 
 def test_teams_scored_on_other_images_are_refused():
@@ -214,3 +235,17 @@ def test_objective_vs_subjective_correlation_and_interval():
     assert score.tau > 0.7 and score.tau_low > 0.4 and score.tau_low <= score.tau <= score.tau_high
     noise = result["noise"]
     assert noise.rho_low < 0 < noise.rho_high
+
+
+def test_detailed_results_show_the_score_interval_over_images():
+    from aiflash.report import detailed_results_html
+
+    frame = per_image(np.random.default_rng(12))
+    breakdown = compute_score({k: float(frame[k].mean()) for k in PROFILE.ranges}, PROFILE)
+    page = detailed_results_html({"Score": breakdown.score}, breakdown, frame, PROFILE, [])
+    low, high = objective_uncertainty({"s": frame}, PROFILE).score_low[0], \
+        objective_uncertainty({"s": frame}, PROFILE).score_high[0]
+    assert low < breakdown.score < high
+    assert f"95% interval over the 100 images: <b>[{low:.4f}, {high:.4f}]</b>" in page
+    single = detailed_results_html({"Score": breakdown.score}, breakdown, frame.iloc[:1], PROFILE, [])
+    assert "score-interval" not in single  # one image: no interval, no failure

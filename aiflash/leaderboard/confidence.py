@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
 from ..profile import Profile, StatisticsSettings
-from ..stats.experts import ExpertStatistics, FinalWeights, Votes, expert_statistics
 from ..stats.link import Correlation, correlation_table, objective_vs_subjective
 from ..stats.objective import ObjectiveUncertainty, objective_uncertainty
 from ..stats.plots import interval_plot, scatter_plot
@@ -26,6 +26,10 @@ from . import columns as C
 from .ranking import FinalSettings, ranked
 from .sources import LeaderboardError
 from .tables import Column, Table
+
+if TYPE_CHECKING:  # at run time imported where used: stats.experts uses the assessment's tally,
+    # and the assessment package imports this one (columns, ranking) at its own import.
+    from ..stats.experts import ExpertStatistics, Votes
 
 # A per-image table must give the Score the results table shows, to rounding at 2 decimals
 # (Codabench may display fewer digits than the scorer wrote); anything more is another run.
@@ -87,6 +91,8 @@ def compute_statistics(profile: Profile, results: dict[str, pd.DataFrame],
     source = next((s for s in ("phase3", "phase2", "phase1") if s in results), "")
     experts = None
     if votes is not None:
+        from ..stats.experts import FinalWeights, expert_statistics
+
         final = FinalSettings.from_profile(profile)
         weights = FinalWeights(final.objective_weight, final.subjective_weight, final.subjective_low,
                                final.subjective_high)

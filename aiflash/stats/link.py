@@ -78,7 +78,7 @@ def objective_vs_subjective(objective: Mapping[str, np.ndarray], subjective: np.
 
         # Percentile interval whatever the profile says: BCa needs a scalar statistic per batch row.
         distribution = paired_bootstrap((x, y), both, replace(settings, method="percentile"),
-                                        _STREAM).bootstrap_distribution
+                                        _STREAM).distribution
         low, high = interval(distribution, settings)
         out.append(Correlation(measure, int(keep.sum()), float(tau), float(low[0]), float(high[0]),
                                float(rho), float(low[1]), float(high[1])))

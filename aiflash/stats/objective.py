@@ -80,14 +80,18 @@ def aligned_metrics(per_image: Mapping[str, pd.DataFrame]) -> tuple[list[str], d
     images = reference[1]
     if len(images) < 2:
         raise StatisticsError(f"only {len(images)} image scored: a bootstrap over images needs at least 2.")
-    metrics = {k: np.stack([frames[t].loc[images, k].to_numpy(float) for t in teams])
-               for k in SCORED_METRICS}
-    return images, metrics
+    values = np.stack([frames[t].reindex(images)[list(SCORED_METRICS)].to_numpy(float) for t in teams])
+    return images, {k: values[:, :, i] for i, k in enumerate(SCORED_METRICS)}
 
 
-def _score_of_means(profile: Profile):
+def _score_of_means(profile: Profile, metrics: dict[str, np.ndarray]):
+    """The Score of the per-metric means over the images where each metric is defined (spec §3);
+    a metric defined everywhere takes the plain mean (nanmean is several times slower)."""
+    undefined = {k for k, v in metrics.items() if np.isnan(v).any()}
+
     def statistic(*values: np.ndarray, axis: int = -1) -> np.ndarray:
-        means = {k: np.nanmean(v, axis=axis) for k, v in zip(SCORED_METRICS, values, strict=True)}
+        means = {k: (np.nanmean if k in undefined else np.mean)(v, axis=axis)
+                 for k, v in zip(SCORED_METRICS, values, strict=True)}
         return score_arrays(means, profile).score
     return statistic
 
@@ -101,7 +105,7 @@ def objective_uncertainty(per_image: Mapping[str, pd.DataFrame], profile: Profil
     """
     images, metrics = aligned_metrics(per_image)
     teams = list(per_image)
-    statistic = _score_of_means(profile)
+    statistic = _score_of_means(profile, metrics)
     score = statistic(*(metrics[k] for k in SCORED_METRICS))
     if order is None:
         lpips = np.nanmean(metrics["LPIPS_person"], axis=-1)
@@ -113,8 +117,8 @@ def objective_uncertainty(per_image: Mapping[str, pd.DataFrame], profile: Profil
         positions = np.array([teams.index(t) for t in order], int)
     samples = [metrics[k][positions] for k in SCORED_METRICS]
     result = paired_bootstrap(samples, statistic, profile.statistics)
-    distribution = np.asarray(result.bootstrap_distribution).reshape(len(positions), -1)
-    low, high = (np.asarray(v, float).reshape(-1) for v in result.confidence_interval)
+    distribution = result.distribution.reshape(len(positions), -1)
+    low, high = result.low.reshape(-1), result.high.reshape(-1)
     return ObjectiveUncertainty(
         teams=tuple(teams[i] for i in positions), images=len(images), score=score[positions],
         score_low=low, score_high=high, ranks=rank_confidence(distribution, profile.statistics),
