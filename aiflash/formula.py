@@ -80,3 +80,10 @@ def compute_score(means: dict[str, float], profile: Profile) -> ScoreBreakdown:
         components=floats(parts.components), weights=floats(parts.weights),
         global_score=float(parts.global_score), score=float(parts.score),
     )
+
+
+def final_score(score: ArrayLike, subjective: ArrayLike, objective_weight: float,
+                subjective_weight: float) -> np.ndarray:
+    """The final ranking's score (the profile's ``final_ranking``): objective_weight × Score +
+    subjective_weight × expert score, elementwise."""
+    return objective_weight * np.asarray(score, float) + subjective_weight * np.asarray(subjective, float)

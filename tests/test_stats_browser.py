@@ -58,7 +58,9 @@ def test_page_shows_intervals_ties_agreement_and_plots(tmp_path):
         assert agreement.is_visible()
         text = agreement.inner_text()
         assert "Kendall's W" in text and "Fleiss' κ" in text and "Outlier expert(s): E2" in text
-        assert page.locator("#weights").is_visible() and page.locator("#t-final .ci").count() >= 1
+        assert page.locator("#weights").is_visible() and page.locator("#t-final .ci").count() == len(TEAMS)
+        assert page.locator("#t-final th", has_text="Rank interval").count() == 1
+        assert page.locator("#t-experts .ci").count() == len(TEAMS)
         scatter = page.locator("#objective-vs-subjective svg.scatter-plot")
         assert scatter.count() >= 7  # six measures vs the experts + two trade-off plots
         assert page.locator("svg.tradeoff").first.is_visible()

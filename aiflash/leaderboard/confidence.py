@@ -45,6 +45,7 @@ class Statistics:
     settings: StatisticsSettings
     objective: dict[str, ObjectiveUncertainty]  # by phase slug
     without_per_image: dict[str, tuple[str, ...]]  # ranked teams that had no per-image scores
+    published_ranks: dict[str, dict[str, int]]  # phase slug -> team -> rank on the leaderboard
     experts: ExpertStatistics | None
     correlations: tuple[Correlation, ...]
     correlation_source: str  # the phase slug whose Scores were correlated with the experts
@@ -83,6 +84,8 @@ def compute_statistics(profile: Profile, results: dict[str, pd.DataFrame],
     -> per-image table; ``votes``: the experts' vote files as arrays."""
     settings = profile.statistics
     objective, without = {}, {}
+    published = {slug: {t: int(r) for t, r in zip(rows[C.TEAM], rows["rank"], strict=True)}
+                 for slug, rows in ((s, _eligible(f)) for s, f in results.items())}
     for slug, frame in results.items():
         if slug in per_image:
             result, without[slug] = _objective(slug, frame, per_image[slug], profile)
@@ -118,7 +121,7 @@ def compute_statistics(profile: Profile, results: dict[str, pd.DataFrame],
                     for m in MEASURES if m in linked.columns and linked[m].notna().any()}
         correlations = tuple(objective_vs_subjective(
             measures, np.array([by_team[t] for t in linked[C.TEAM]]), settings))
-    return Statistics(settings, objective, without, experts, correlations, source, teams)
+    return Statistics(settings, objective, without, published, experts, correlations, source, teams)
 
 
 def _check_subjective(subjective: pd.DataFrame | None, experts: ExpertStatistics) -> None:
@@ -156,23 +159,33 @@ def add_confidence(rows: pd.DataFrame, table: pd.DataFrame, value: str = "score"
     return out
 
 
-def interval_columns(score: Column, value: str = "score") -> tuple[Column, Column]:
-    """The value column with its interval, and the "vs next" tie-mark column."""
-    return (replace(score, low=f"{value}_low", high=f"{value}_high"),
-            Column("p_ahead", "vs next", kind="ahead",
-                   hint="probability that this team is truly ahead of the next one (paired bootstrap)"))
+RANK_INTERVAL = Column("rank_interval", "Rank interval", kind="range", low="rank_low", high="rank_high",
+                       hint="the ranks this team takes in the central resamples (confidence level)")
 
 
-def confidence_table(slug: str, result: ObjectiveUncertainty, without: tuple[str, ...]) -> Table:
+def interval_columns(score: Column, value: str = "score",
+                     with_rank: bool = False) -> tuple[Column, ...]:
+    """The value column with its interval, the rank interval (``with_rank``) and the "vs next"
+    tie-mark column."""
+    ahead = Column("p_ahead", "vs next", kind="ahead",
+                   hint="probability that this team is truly ahead of the next one (bootstrap)")
+    value_column = replace(score, low=f"{value}_low", high=f"{value}_high")
+    return (value_column, RANK_INTERVAL, ahead) if with_rank else (value_column, ahead)
+
+
+def confidence_table(slug: str, result: ObjectiveUncertainty, without: tuple[str, ...],
+                     ranks: dict[str, int] | None = None) -> Table:
+    """A phase's "ranking confidence" section; ``ranks``: the leaderboard's (shared on full ties)."""
     rows = result.table()
-    rows.insert(0, "rank", pd.array(range(1, len(rows) + 1), dtype="Int64"))
+    shown = [(ranks or {}).get(t, i + 1) for i, t in enumerate(result.teams)]
+    rows.insert(0, "rank", pd.array(shown, dtype="Int64"))
     name = PHASE_NAMES[slug]
     columns = (
         Column("rank", "#", kind="rank"), Column(C.TEAM, "Team", kind="text"),
         Column(C.SCORE, "Score", decimals=4, higher_is_better=True, low="score_low", high="score_high",
                hint=f"{result.settings.confidence:.0%} interval over the images"),
-        Column("rank", "Rank interval", kind="range", low="rank_low", high="rank_high",
-               hint=f"the ranks this team takes in {result.settings.confidence:.0%} of the resamples"),
+        replace(RANK_INTERVAL, hint=f"the ranks this team takes in {result.settings.confidence:.0%} of "
+                                    "the resamples"),
         Column("p_ahead", "vs next", kind="ahead", hint="P(truly ahead of the next team)"),
     )
     over = f"the {result.images} images (the same draw for every team)"

@@ -146,7 +146,7 @@ def experts_table(subjective: pd.DataFrame, settings: FinalSettings,
     exports: tuple[str, ...] = ()
     if statistics is not None and statistics.experts is not None:
         rows = add_confidence(rows, statistics.experts.subjective.table(C.SUBJECTIVE), C.SUBJECTIVE)
-        columns[-1:] = interval_columns(columns[-1], C.SUBJECTIVE)
+        columns[-1:] = interval_columns(columns[-1], C.SUBJECTIVE, with_rank=True)
         exports = (f"{C.SUBJECTIVE}_low", f"{C.SUBJECTIVE}_high", "rank_low", "rank_high", "p_ahead",
                    "tied_with_next")
     return Table(
@@ -174,7 +174,7 @@ def final_table(objective: pd.DataFrame, subjective: pd.DataFrame, settings: Fin
     exports: tuple[str, ...] = ()
     if statistics is not None and statistics.experts is not None and statistics.experts.final:
         rows = add_confidence(rows, statistics.experts.final.table(C.FINAL), C.FINAL)
-        columns[2:3] = interval_columns(columns[2], C.FINAL)
+        columns[2:3] = interval_columns(columns[2], C.FINAL, with_rank=True)
         exports = (f"{C.FINAL}_low", f"{C.FINAL}_high", "rank_low", "rank_high", "p_ahead",
                    "tied_with_next")
     formula = html.escape(settings.formula("Score", "expert score"))
@@ -222,7 +222,8 @@ def build_site(profile: Profile, *, phase1: pd.DataFrame | None = None,
 def _confidence_tables(statistics: Statistics | None, slug: str) -> list[Table]:
     if statistics is None or slug not in statistics.objective:
         return []
-    return [confidence_table(slug, statistics.objective[slug], statistics.without_per_image.get(slug, ()))]
+    return [confidence_table(slug, statistics.objective[slug], statistics.without_per_image.get(slug, ()),
+                             statistics.published_ranks.get(slug))]
 
 
 def statistics_tables(statistics: Statistics | None, profile: Profile,

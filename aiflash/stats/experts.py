@@ -21,6 +21,7 @@ from scipy import stats
 from ..assess.model import Key
 from ..assess.tally import Ballot, normalise_points, points_tensor
 from ..errors import StatisticsError
+from ..formula import final_score
 from ..profile import StatisticsSettings
 from .resample import RankConfidence, interval, rank_confidence, rng
 
@@ -59,8 +60,8 @@ class FinalWeights:
     low: float  # the subjective range
     high: float
 
-    def final(self, score, subjective):
-        return self.objective * np.asarray(score) + self.subjective * np.asarray(subjective)
+    def final(self, score, subjective) -> np.ndarray:
+        return final_score(score, subjective, self.objective, self.subjective)
 
 
 @dataclass(frozen=True)
