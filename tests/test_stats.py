@@ -114,6 +114,19 @@ def test_paired_bootstrap_draws_what_scipy_draws_for_a_batch_and_bca_is_scipys()
                                reference.confidence_interval.high, atol=1e-12)
 
 
+def test_rank_intervals_of_a_big_phase_are_computed_in_chunks(monkeypatch):
+    from aiflash.stats import resample
+
+    rng = np.random.default_rng(14)
+    distribution = rng.normal(np.linspace(10, 0, 30)[:, None], 1.0, (30, 500))
+    whole = resample.rank_confidence(distribution, SETTINGS)
+    monkeypatch.setattr(resample, "_COMPARISONS", 30 * 30 * 7)  # chunks of 7 resamples
+    chunked = resample.rank_confidence(distribution, SETTINGS)
+    assert np.array_equal(whole.rank_low, chunked.rank_low)
+    assert np.array_equal(whole.rank_high, chunked.rank_high)
+    assert whole.rank_low[0] == 1 and whole.rank_high[-1] == 30
+
+
 def test_teams_scored_on_other_images_are_refused():
     rng = np.random.default_rng(5)
     with pytest.raises(StatisticsError, match="'short' was scored on 99 images.*same images"):

@@ -121,3 +121,11 @@ def test_statistics_settings_come_from_the_profile(planted, tmp_path, capsys):
     assert main(["stats", "--phase2", str(planted["phase2"]), "--per-image",
                  f"phase2={planted['per_image']}", "--profile", str(bad)]) != 0
     assert "unknown statistics setting(s) ['resampels']" in capsys.readouterr().err
+
+
+def test_per_image_folders_named_after_no_team_are_refused(planted, tmp_path, capsys):
+    _, folder = write_phase(tmp_path, {f"user{i}": f for i, f in enumerate(
+        planted_per_image(TEAMS[:2], 10, seed=5).values())})
+    code = main(["stats", "--phase2", str(planted["phase2"]), "--per-image", f"phase2={folder}"])
+    err = capsys.readouterr().err
+    assert code != 0 and "none of its teams (user0, user1)" in err and "name each per-image folder" in err

@@ -63,7 +63,11 @@ def _objective(slug: str, frame: pd.DataFrame, per_image: dict[str, pd.DataFrame
     order = [t for t in rows[C.TEAM] if t in per_image]
     without = tuple(t for t in rows[C.TEAM] if t not in per_image)
     if not order:
-        return None, without
+        raise LeaderboardError(
+            f"--per-image {slug}: none of its teams ({', '.join(sorted(per_image)[:5])}"
+            f"{', ...' if len(per_image) > 5 else ''}) is a ranked team of the {PHASE_NAMES[slug]} "
+            f"results ({', '.join(list(rows[C.TEAM])[:5])}{', ...' if len(rows) > 5 else ''}); name "
+            f"each per-image folder after its team.")
     result = objective_uncertainty({t: per_image[t] for t in order}, profile, order=order)
     published = rows.set_index(C.TEAM)[C.SCORE]
     for team, score in zip(result.teams, result.score, strict=True):

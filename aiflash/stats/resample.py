@@ -67,6 +67,9 @@ def interval(distribution: np.ndarray, settings: StatisticsSettings) -> tuple[np
     return low, high
 
 
+_COMPARISONS = 20_000_000  # booleans compared at once when ranking (20 MB)
+
+
 @dataclass(frozen=True)
 class RankConfidence:
     """How sure an order of teams is, from a joint bootstrap distribution (teams in rank order)."""
@@ -80,9 +83,13 @@ class RankConfidence:
 def rank_confidence(distribution: np.ndarray, settings: StatisticsSettings) -> RankConfidence:
     """Rank intervals and neighbour probabilities; ``distribution`` is (teams, resamples), the teams
     in their published order, higher = better. A resample tie counts as half a win."""
-    teams = distribution.shape[0]
-    # Rank 1 = best in each resample; ties in a resample share the better rank.
-    ranks = 1 + (distribution[None, :, :] > distribution[:, None, :]).sum(axis=1)
+    teams, resamples = distribution.shape
+    # Rank 1 = best in each resample; ties in a resample share the better rank. Compared in
+    # chunks of resamples: teams x teams x resamples booleans would not fit for a big phase.
+    chunk = max(1, _COMPARISONS // max(teams * teams, 1))
+    ranks = np.concatenate([
+        1 + (part[None, :, :] > part[:, None, :]).sum(axis=1)
+        for part in (distribution[:, i:i + chunk] for i in range(0, resamples, chunk))], axis=1)
     alpha = (1 - settings.confidence) / 2
     rank_low = np.quantile(ranks, alpha, axis=1, method="inverted_cdf").astype(int)
     rank_high = np.quantile(ranks, 1 - alpha, axis=1, method="inverted_cdf").astype(int)
