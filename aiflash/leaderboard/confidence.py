@@ -37,7 +37,11 @@ SCORE_MATCH = 0.006
 SUBJECTIVE_MATCH = 1e-4  # subjective_scores.csv is written with 6 decimals
 PHASE_NAMES = {"phase1": "Phase 1", "phase2": "Phase 2", "phase3": "Phase 3 (reproduced)"}
 MEASURES = ("Score", "GlobalScore", "LPIPS_person", "DeltaE_person", "PSNR_bg", "SSIM_global")
-INTERVAL_COLUMNS = ("score_low", "score_high", "rank_low", "rank_high", "p_ahead", "tied_with_next")
+
+
+def interval_exports(value: str = "score") -> tuple[str, ...]:
+    """The CSV/JSON columns that carry a ranking's statistics (``add_confidence`` adds them)."""
+    return (f"{value}_low", f"{value}_high", "rank_low", "rank_high", "p_ahead", "tied_with_next")
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ def _eligible(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _objective(slug: str, frame: pd.DataFrame, per_image: dict[str, pd.DataFrame],
-               profile: Profile) -> tuple[ObjectiveUncertainty | None, tuple[str, ...]]:
+               profile: Profile) -> tuple[ObjectiveUncertainty, tuple[str, ...]]:
     rows = _eligible(frame)
     order = [t for t in rows[C.TEAM] if t in per_image]
     without = tuple(t for t in rows[C.TEAM] if t not in per_image)
@@ -92,9 +96,7 @@ def compute_statistics(profile: Profile, results: dict[str, pd.DataFrame],
                  for slug, rows in ((s, _eligible(f)) for s, f in results.items())}
     for slug, frame in results.items():
         if slug in per_image:
-            result, without[slug] = _objective(slug, frame, per_image[slug], profile)
-            if result is not None:
-                objective[slug] = result
+            objective[slug], without[slug] = _objective(slug, frame, per_image[slug], profile)
     source = next((s for s in ("phase3", "phase2", "phase1") if s in results), "")
     experts = None
     if votes is not None:
@@ -157,8 +159,7 @@ def _settings_text(settings: StatisticsSettings, over: str) -> str:
 def add_confidence(rows: pd.DataFrame, table: pd.DataFrame, value: str = "score") -> pd.DataFrame:
     """``rows`` with the interval columns of ``table`` (team, <value>_low/high, rank_low/high,
     p_ahead, tied_with_next) joined by team; teams without statistics get none."""
-    keep = [C.TEAM, f"{value}_low", f"{value}_high", "rank_low", "rank_high", "p_ahead", "tied_with_next"]
-    out = rows.merge(table[keep], on=C.TEAM, how="left")
+    out = rows.merge(table[[C.TEAM, *interval_exports(value)]], on=C.TEAM, how="left")
     out["tied_with_next"] = out["tied_with_next"].astype("boolean").fillna(False).astype(bool)
     return out
 
@@ -200,7 +201,7 @@ def confidence_table(slug: str, result: ObjectiveUncertainty, without: tuple[str
         intro=(f"<p class='intro'>How sure the {html.escape(name)} order is: each team's Score "
                f"recomputed (means, then the full Score formula) on "
                f"{_settings_text(result.settings, over)}.</p>"),
-        export_columns=("rank", C.TEAM, C.SCORE, *INTERVAL_COLUMNS), notes=notes,
+        export_columns=("rank", C.TEAM, C.SCORE, *interval_exports()), notes=notes,
         after=("<figure class='plot'>" + interval_plot(result.teams, result.score, result.score_low,
                                                        result.score_high, result.ranks.tied_with_next,
                                                        f"Score with its {result.settings.confidence:.0%} "

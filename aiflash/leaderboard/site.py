@@ -20,6 +20,7 @@ from .confidence import (
     agreement_table,
     confidence_table,
     interval_columns,
+    interval_exports,
     link_table,
     weights_table,
 )
@@ -101,8 +102,7 @@ def _with_confidence(rows: pd.DataFrame, columns: list[Column], statistics: Stat
     rows = add_confidence(rows, statistics.objective[slug].table())
     at = next(i for i, c in enumerate(columns) if c.key == C.SCORE)
     columns[at:at + 1] = interval_columns(columns[at])
-    return rows, columns, ("score_low", "score_high", "rank_low", "rank_high", "p_ahead",
-                           "tied_with_next")
+    return rows, columns, interval_exports()
 
 
 def phase3_table(reproduction: pd.DataFrame, profile: Profile,
@@ -147,8 +147,7 @@ def experts_table(subjective: pd.DataFrame, settings: FinalSettings,
     if statistics is not None and statistics.experts is not None:
         rows = add_confidence(rows, statistics.experts.subjective.table(C.SUBJECTIVE), C.SUBJECTIVE)
         columns[-1:] = interval_columns(columns[-1], C.SUBJECTIVE, with_rank=True)
-        exports = (f"{C.SUBJECTIVE}_low", f"{C.SUBJECTIVE}_high", "rank_low", "rank_high", "p_ahead",
-                   "tied_with_next")
+        exports = interval_exports(C.SUBJECTIVE)
     return Table(
         "experts", "Expert blind assessment", tuple(columns), rows,
         intro=(f"<p class='intro'>Experts ranked anonymised results (Top-3 per image). Points are "
@@ -175,8 +174,7 @@ def final_table(objective: pd.DataFrame, subjective: pd.DataFrame, settings: Fin
     if statistics is not None and statistics.experts is not None and statistics.experts.final:
         rows = add_confidence(rows, statistics.experts.final.table(C.FINAL), C.FINAL)
         columns[2:3] = interval_columns(columns[2], C.FINAL, with_rank=True)
-        exports = (f"{C.FINAL}_low", f"{C.FINAL}_high", "rank_low", "rank_high", "p_ahead",
-                   "tied_with_next")
+        exports = interval_exports(C.FINAL)
     formula = html.escape(settings.formula("Score", "expert score"))
     return Table(
         "final", "Final ranking", tuple(columns), rows,
