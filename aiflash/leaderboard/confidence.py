@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from ..profile import Profile, StatisticsSettings
-from ..stats.link import Correlation, correlation_table, objective_vs_subjective
+from ..stats.link import Correlation, correlation_table, objective_vs_subjective, spearman_rho
 from ..stats.objective import ObjectiveUncertainty, objective_uncertainty
 from ..stats.plots import interval_plot, scatter_plot
 from . import columns as C
@@ -294,7 +293,7 @@ def link_table(statistics: Statistics, profile: Profile, subjective: pd.DataFram
         for person in ("LPIPS_person", "DeltaE_person"):
             x, y = teams[person].astype(float).to_numpy(), teams["PSNR_bg"].astype(float).to_numpy()
             keep = ~np.isnan(x) & ~np.isnan(y)
-            rho = scipy_stats.spearmanr(x[keep], y[keep]).statistic if keep.sum() >= 3 else np.nan
+            rho = float(spearman_rho(x[keep], y[keep])) if keep.sum() >= 3 else np.nan
             plots.append(scatter_plot(x, y, list(teams[C.TEAM]), f"{person} {directions[person].arrow}",
                                       "PSNR_bg ↑", f"Trade-off: {person} vs PSNR_bg (ρ {rho:.2f})",
                                       css_class="scatter-plot tradeoff"))

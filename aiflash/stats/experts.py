@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..assess.model import Key
 from ..assess.tally import Ballot, normalise_points, points_tensor
@@ -147,6 +146,8 @@ def kendalls_w(totals: np.ndarray) -> tuple[float, float]:
 
     W = Friedman's chi-square / (m (n - 1)) (scipy.stats.friedmanchisquare, experts as blocks).
     NaN when every expert gives every team the same points (nothing to agree on)."""
+    from scipy import stats  # here: see link.py's docstring
+
     experts, teams = totals.shape
     if experts < 2 or teams < 3:
         return float("nan"), float("nan")
@@ -176,6 +177,8 @@ def fleiss_kappa(picked: np.ndarray) -> float:
 
 
 def agreement(votes: Votes) -> Agreement | None:
+    from scipy import stats  # here: see link.py's docstring
+
     experts = len(votes.experts)
     if experts < 2:
         return None

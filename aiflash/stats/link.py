@@ -4,6 +4,9 @@ bootstrap intervals over the teams.
 
 Metrics are oriented so that "better" is higher (lower-is-better metrics negated): a positive
 correlation always means the metric agrees with the experts.
+
+scipy.stats is imported where it is used: importing it takes longer than all these statistics,
+and every ``aiflash`` command imports the leaderboard that imports this module.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..profile import StatisticsSettings
 from .resample import interval, paired_bootstrap
@@ -38,6 +40,8 @@ def kendall_tau_b(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def spearman_rho(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
     """Spearman's rho along ``axis``, batched: Pearson's r (scipy) of the ranks (scipy)."""
+    from scipy import stats  # here: see the module docstring
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant resample: undefined (NaN), left out
         return stats.pearsonr(stats.rankdata(x, axis=axis), stats.rankdata(y, axis=axis),
@@ -60,6 +64,8 @@ def objective_vs_subjective(objective: Mapping[str, np.ndarray], subjective: np.
                             settings: StatisticsSettings) -> list[Correlation]:
     """``objective``: measure name -> values oriented higher-is-better, one per team, in the order
     of ``subjective``. Teams with a missing value are left out of that measure."""
+    from scipy import stats  # here: see the module docstring
+
     out = []
     subjective = np.asarray(subjective, float)
     for measure, values in objective.items():
