@@ -212,10 +212,12 @@ def test_leave_one_expert_out_changes_exactly_the_planted_ranks():
 def test_weight_sensitivity_finds_where_two_teams_swap():
     # A: Score 86, subjective 82; B: Score 80, subjective 85. Final equal where
     # w*86 + (1-w)*82 = w*80 + (1-w)*85  ->  w = 3/9.
-    result = weight_sensitivity(["A", "B", "C"], np.array([86.0, 80.0, 60.0]),
-                                np.array([82.0, 85.0, 80.0]), WEIGHTS)
+    # D has A's subjective score and a lower Score: equal only at objective weight 0, never swapped.
+    result = weight_sensitivity(["A", "B", "C", "D"], np.array([86.0, 80.0, 60.0, 85.0]),
+                                np.array([82.0, 85.0, 80.0, 82.0]), WEIGHTS)
     swaps = [(s.upper, s.lower, round(s.objective_weight, 6)) for s in result.swaps]
     assert swaps[0] == ("B", "A", round(1 / 3, 6))
+    assert not any({"A", "D"} == {s.upper, s.lower} for s in result.swaps)
     assert result.stable_low == 0.0 and result.stable_high == pytest.approx(1 / 3)
     above = FinalWeights(0.34, 0.66, 80, 90).final([86.0, 80.0], [82.0, 85.0])
     assert above[0] > above[1]  # past the swap, A leads

@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n== {table.title} ==")
         if table.slug in ("agreement", "weights"):
             print(_plain(table.intro))
-        print(_text(frame[[k for k in frame.columns if k in _KEEP or k in statistics_keys]]))
+        if len(frame):
+            print(_text(frame[[k for k in frame.columns if k in _KEEP or k in statistics_keys]]))
         if args.output_dir:
             args.output_dir.mkdir(parents=True, exist_ok=True)
             for suffix, text in ((".csv", table.to_csv()), (".json", table.to_json())):

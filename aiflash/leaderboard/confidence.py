@@ -159,6 +159,7 @@ def add_confidence(rows: pd.DataFrame, table: pd.DataFrame, value: str = "score"
     """``rows`` with the interval columns of ``table`` (team, <value>_low/high, rank_low/high,
     p_ahead, tied_with_next) joined by team; teams without statistics get none."""
     out = rows.merge(table[[C.TEAM, *interval_exports(value)]], on=C.TEAM, how="left")
+    out[["rank_low", "rank_high"]] = out[["rank_low", "rank_high"]].astype("Int64")
     out["tied_with_next"] = out["tied_with_next"].astype("boolean").fillna(False).astype(bool)
     return out
 
@@ -212,12 +213,12 @@ def agreement_table(experts: ExpertStatistics, settings: StatisticsSettings) -> 
     a = experts.agreement
     changes = {loo.expert: ", ".join(f"{c.team} {c.before}→{c.after}" for c in loo.changes) or "none"
                for loo in experts.leave_one_out}
-    names = a.experts if a is not None else tuple(changes)
+    names = experts.experts
     rows = pd.DataFrame({
         "expert": list(names),
         "rho_with_others": a.per_expert if a is not None else np.nan,
         "outlier": [bool(a and e in a.outliers) for e in names],
-        "final_changes_without": [changes.get(e, "") for e in names],
+        "final_changes_without": [changes.get(e, "–") for e in names],
     })
     rows["status"] = ""
     columns = (
@@ -238,11 +239,12 @@ def agreement_table(experts: ExpertStatistics, settings: StatisticsSettings) -> 
                    + (f"Outlier expert(s): <b>{html.escape(', '.join(a.outliers))}</b>."
                       if a.outliers else "No outlier expert."))
     stable = sum(1 for loo in experts.leave_one_out if not loo.changes)
+    if experts.leave_one_out:
+        summary += (f" Leaving one expert out at a time, the final ranking stays the same for "
+                    f"{stable} of {len(experts.leave_one_out)} experts.")
     return Table(
         "agreement", "Expert agreement and leave-one-expert-out", columns, rows,
-        intro=(f"<p class='intro' id='agreement-summary'>{summary} Leaving one expert out at a time, "
-               f"the final ranking stays the same for {stable} of {len(experts.leave_one_out)} "
-               f"experts.</p>"),
+        intro=f"<p class='intro' id='agreement-summary'>{summary}</p>",
         export_columns=("expert", "rho_with_others", "outlier", "final_changes_without"))
 
 

@@ -134,6 +134,7 @@ class WeightSensitivity:
 
 @dataclass(frozen=True)
 class ExpertStatistics:
+    experts: tuple[str, ...]
     agreement: Agreement | None  # None with a single expert
     subjective: Ranking
     final: Ranking | None  # None without objective Scores
@@ -257,8 +258,8 @@ def expert_statistics(votes: Votes, weights: FinalWeights, settings: StatisticsS
         final_ranking = _ranking(eligible, final, final_order, final_b, settings)
         leave_one_out = _leave_one_out(votes, weights, eligible, idx, score, final_order)
         sensitivity = weight_sensitivity(eligible, score, subjective[idx], weights)
-    return ExpertStatistics(agreement(votes), subjective_ranking, final_ranking, leave_one_out,
-                            sensitivity)
+    return ExpertStatistics(votes.experts, agreement(votes), subjective_ranking, final_ranking,
+                            leave_one_out, sensitivity)
 
 
 def _leave_one_out(votes: Votes, weights: FinalWeights, eligible: list[str], idx: np.ndarray,
@@ -294,7 +295,8 @@ def weight_sensitivity(teams: list[str], score: np.ndarray, subjective: np.ndarr
             if slope == 0:
                 continue
             w = -total * d_subjective / slope
-            if not 0 <= w <= total or np.isclose(w, weights.objective):
+            # Strictly inside: at an end of the range the two only become equal, never swap.
+            if not 0 < w < total or np.isclose(w, weights.objective):
                 continue
             upper, lower = (i, j) if current[i] > current[j] or (
                 current[i] == current[j] and score[i] >= score[j]) else (j, i)
