@@ -73,6 +73,11 @@ def test_stats_command_prints_the_exported_numbers(planted, tmp_path, capsys):
     pd.testing.assert_frame_equal(site, printed)
     dusk = site.set_index("team").loc["Dusk"]
     assert f"{dusk['score_low']:.4f}" in out and f"{dusk['score_high']:.4f}" in out
+    assert main(["stats", "--phase2", str(planted["phase2"]), "--per-image",
+                 f"phase2={planted['per_image']}", "--markdown"]) == 0
+    markdown = capsys.readouterr().out
+    assert "### Ranking confidence — Phase 2" in markdown
+    assert f"| Dusk | {dusk['Score']:.4f} | {dusk['score_low']:.4f} | {dusk['score_high']:.4f} |" in markdown
 
 
 def test_per_image_scores_of_another_run_are_refused(planted, tmp_path, capsys):

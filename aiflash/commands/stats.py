@@ -20,8 +20,19 @@ _STATISTICS = ("p_ahead", "tied_with_next", "rho_with_others", "outlier", "final
                "objective_weight", "subjective_weight", "tau", "rho", "teams")
 
 
-def _text(frame: pd.DataFrame) -> str:
-    return frame.to_string(index=False, na_rep="–", float_format=lambda v: f"{v:.4f}")
+def _text(frame: pd.DataFrame, markdown: bool = False) -> str:
+    if not markdown:
+        return frame.to_string(index=False, na_rep="–", float_format=lambda v: f"{v:.4f}")
+
+    def cell(value) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            return "–"
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
+             "|" + "|".join("---" for _ in frame.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,11 +57,12 @@ def run(args: argparse.Namespace) -> int:
         statistics_keys = [k for k in frame.columns if k.endswith(("_low", "_high")) or k in _STATISTICS]
         if not statistics_keys:
             continue
-        print(f"\n== {table.title} ==")
+        print(f"\n### {table.title}\n" if args.markdown else f"\n== {table.title} ==")
         if table.slug in ("agreement", "weights"):
             print(_plain(table.intro))
         if len(frame):
-            print(_text(frame[[k for k in frame.columns if k in _KEEP or k in statistics_keys]]))
+            print(_text(frame[[k for k in frame.columns if k in _KEEP or k in statistics_keys]],
+                        args.markdown))
         if args.output_dir:
             args.output_dir.mkdir(parents=True, exist_ok=True)
             for suffix, text in ((".csv", table.to_csv()), (".json", table.to_json())):
@@ -74,4 +86,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_input_options(parser)
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="also write every table as CSV and JSON here")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print Markdown tables (for the challenge report) instead of plain text")
     parser.set_defaults(handler=run)
