@@ -42,7 +42,7 @@ def test_page_shows_intervals_ties_agreement_and_plots(tmp_path):
         tie = page.locator("#t-phase2 tr.tied-next")
         assert tie.count() == 1 and "Dusk" in tie.inner_text()
         mark = tie.locator(".pill.tie")
-        assert mark.is_visible() and "tied with next" in mark.inner_text()
+        assert mark.is_visible() and "≈ tied with Ember" in mark.inner_text()
         assert page.locator("#t-phase2 .pill.tie").count() == 1
         colour = mark.evaluate("e => getComputedStyle(e).backgroundColor")
         assert colour not in ("rgba(0, 0, 0, 0)", "transparent"), "the tie mark must stand out"

@@ -158,7 +158,8 @@ def _settings_text(settings: StatisticsSettings, over: str) -> str:
 def add_confidence(rows: pd.DataFrame, table: pd.DataFrame, value: str = "score") -> pd.DataFrame:
     """``rows`` with the interval columns of ``table`` (team, <value>_low/high, rank_low/high,
     p_ahead, tied_with_next) joined by team; teams without statistics get none."""
-    out = rows.merge(table[[C.TEAM, *interval_exports(value)]], on=C.TEAM, how="left")
+    table = table.assign(next_team=list(table[C.TEAM])[1:] + [""])  # named by the tie mark
+    out = rows.merge(table[[C.TEAM, *interval_exports(value), "next_team"]], on=C.TEAM, how="left")
     out[["rank_low", "rank_high"]] = out[["rank_low", "rank_high"]].astype("Int64")
     out["tied_with_next"] = out["tied_with_next"].astype("boolean").fillna(False).astype(bool)
     return out

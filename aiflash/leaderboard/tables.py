@@ -97,7 +97,7 @@ def _cell(column: Column, row: dict) -> str:
     if column.kind == "range":
         return _range_cell(column, row)
     if column.kind == "ahead":
-        return _ahead_cell(value, bool(row.get("tied_with_next")))
+        return _ahead_cell(value, bool(row.get("tied_with_next")), str(row.get("next_team") or "next"))
     if column.kind == "text":
         text = "" if _missing(value) else str(value)
         return f"<td class='text' data-v='{html.escape(text.lower())}'>{html.escape(text)}</td>"
@@ -121,17 +121,18 @@ def _range_cell(column: Column, row: dict) -> str:
     return f"<td class='num range' data-v='{int(low) + int(high) / 1000!r}'>{shown}</td>"
 
 
-def _ahead_cell(value, tied: bool) -> str:
-    """P(this row is truly ahead of the next): a tie mark a reader sees at once when not significant."""
+def _ahead_cell(value, tied: bool, below: str) -> str:
+    """P(this row is truly ahead of the one ranked below it, named ``below``): a tie mark a reader
+    sees at once when not significant (named, so it still reads right after re-sorting)."""
     if _missing(value):
         return "<td class='ahead' data-v=''></td>"
-    share = f"{100 * float(value):.0f}%"
+    share, name = f"{100 * float(value):.0f}%", html.escape(below)
     if tied:
-        return (f"<td class='ahead' data-v='{float(value)!r}'><span class='pill tie' title='the order of "
-                f"this team and the next is not significant: ahead in only {share} of the resamples'>"
-                f"≈ tied with next · {share}</span></td>")
-    return (f"<td class='ahead' data-v='{float(value)!r}'><span class='sig' title='ahead of the next "
-            f"team in {share} of the resamples'>ahead · {share}</span></td>")
+        return (f"<td class='ahead' data-v='{float(value)!r}'><span class='pill tie' title='not "
+                f"significantly ahead of {name}: ahead in only {share} of the resamples'>"
+                f"≈ tied with {name} · {share}</span></td>")
+    return (f"<td class='ahead' data-v='{float(value)!r}'><span class='sig' title='ahead of {name} in "
+            f"{share} of the resamples'>ahead · {share}</span></td>")
 
 
 def _status_cell(row: dict, ok_label: str) -> str:
