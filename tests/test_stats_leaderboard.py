@@ -134,3 +134,15 @@ def test_per_image_folders_named_after_no_team_are_refused(planted, tmp_path, ca
     code = main(["stats", "--phase2", str(planted["phase2"]), "--per-image", f"phase2={folder}"])
     err = capsys.readouterr().err
     assert code != 0 and "none of its teams (user0, user1)" in err and "name each per-image folder" in err
+
+
+def test_a_team_without_score_or_per_image_scores_is_shown_without_statistics(planted, tmp_path):
+    table = tmp_path / "phase2.csv"
+    table.write_text(planted["phase2"].read_text() + "Latecomer,,,,,,\n")  # no Score: unranked
+    assert main(["leaderboard", "--phase2", str(table), "--per-image", f"phase2={planted['per_image']}",
+                 "--output-dir", str(tmp_path / "site")]) == 0
+    rows = pd.read_csv(tmp_path / "site" / "phase2.csv").set_index("team")
+    assert pd.isna(rows.loc["Latecomer", "score_low"]) and pd.isna(rows.loc["Latecomer", "rank"])
+    assert rows.drop("Latecomer")["score_low"].notna().all()
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert "Latecomer" in page and "Ranking confidence — Phase 2" in page

@@ -165,6 +165,19 @@ def add_confidence(rows: pd.DataFrame, table: pd.DataFrame, value: str = "score"
     return out
 
 
+def with_intervals(rows: pd.DataFrame, columns: tuple[Column, ...] | list[Column], table: pd.DataFrame,
+                   key: str, value: str = "score", with_rank: bool = False,
+                   ) -> tuple[pd.DataFrame, tuple[Column, ...], tuple[str, ...]]:
+    """A leaderboard table's rows and columns with a ranking's statistics (``table``: team,
+    <value>_low/high, rank_low/high, p_ahead, tied_with_next): the ``key`` column shows its
+    interval, followed by the rank interval (``with_rank``) and the "vs next" tie mark; returns the
+    export columns to add."""
+    columns = list(columns)
+    at = next(i for i, c in enumerate(columns) if c.key == key)
+    columns[at:at + 1] = interval_columns(columns[at], value, with_rank)
+    return add_confidence(rows, table, value), tuple(columns), interval_exports(value)
+
+
 RANK_INTERVAL = Column("rank_interval", "Rank interval", kind="range", low="rank_low", high="rank_high",
                        hint="the ranks this team takes in the central resamples (confidence level)")
 

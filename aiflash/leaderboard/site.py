@@ -16,13 +16,11 @@ from ..report import html_page
 from . import columns as C
 from .confidence import (
     Statistics,
-    add_confidence,
     agreement_table,
     confidence_table,
-    interval_columns,
-    interval_exports,
     link_table,
     weights_table,
+    with_intervals,
 )
 from .ranking import FinalSettings, final_ranking, ranked
 from .tables import Column, Table, render
@@ -84,25 +82,16 @@ def online_table(results: pd.DataFrame, profile: Profile, phase: int = 2,
     slug, title, what = ONLINE_PHASES[phase]
     rows = ranked(results)
     columns = [RANK, TEAM, *_metric_columns(profile, dash_if_disqualified=True)]
-    rows, columns, exports = _with_confidence(rows, columns, statistics, slug)
     if rows[C.DISQUALIFIED].astype(bool).any():  # e.g. a submission without a Score
         columns.append(Column("status", "Status", kind="status", ok_label=""))
+    exports: tuple[str, ...] = ()
+    if statistics is not None and slug in statistics.objective:
+        rows, columns, exports = with_intervals(rows, columns, statistics.objective[slug].table(), C.SCORE)
     return Table(
         slug, title, tuple(columns), rows,
         intro=(f"<p class='intro'>{what} Ranked by Score; ties broken by LPIPS_person (lower is "
                f"better). Click a column header to sort.</p>"),
         export_columns=("rank", C.TEAM, *C.DISPLAY_METRICS, *exports))
-
-
-def _with_confidence(rows: pd.DataFrame, columns: list[Column], statistics: Statistics | None,
-                     slug: str) -> tuple[pd.DataFrame, list[Column], tuple[str, ...]]:
-    """The Score column with its interval and a "vs next" tie mark, when the phase has them."""
-    if statistics is None or slug not in statistics.objective:
-        return rows, columns, ()
-    rows = add_confidence(rows, statistics.objective[slug].table())
-    at = next(i for i, c in enumerate(columns) if c.key == C.SCORE)
-    columns[at:at + 1] = interval_columns(columns[at])
-    return rows, columns, interval_exports()
 
 
 def phase3_table(reproduction: pd.DataFrame, profile: Profile,
@@ -111,16 +100,19 @@ def phase3_table(reproduction: pd.DataFrame, profile: Profile,
     flagged = int((rows[C.DISCREPANCY].astype(bool) & ~rows[C.DISQUALIFIED].astype(bool)).sum())
     dq = int(rows[C.DISQUALIFIED].astype(bool).sum())
     score, *metrics = _metric_columns(profile, dash_if_disqualified=True, score_label="Reproduced")
-    columns = [
+    columns = (
         RANK, TEAM, score,
         Column(C.ONLINE_SCORE, "Online", decimals=4, hint="the Score Codabench showed online"),
         Column(C.DIFFERENCE, "Δ", decimals=3, hint="reproduced − online Score"),
         Column("status", "Status", kind="status"),
         *metrics,
-    ]
-    rows, columns, exports = _with_confidence(rows, columns, statistics, "phase3")
+    )
+    exports: tuple[str, ...] = ()
+    if statistics is not None and "phase3" in statistics.objective:
+        rows, columns, exports = with_intervals(rows, columns, statistics.objective["phase3"].table(),
+                                                C.SCORE)
     return Table(
-        "phase3", "Phase 3 — Final test (reproduced by the organisers)", tuple(columns), rows,
+        "phase3", "Phase 3 — Final test (reproduced by the organisers)", columns, rows,
         intro=("<p class='intro'>Each finalist's code re-run by the organisers on unified hardware "
                "and scored on the 100 hidden test inputs, beside the online Score. "
                f"<b>{flagged}</b> discrepanc{'y' if flagged == 1 else 'ies'} flagged, "
@@ -145,9 +137,8 @@ def experts_table(subjective: pd.DataFrame, settings: FinalSettings,
                           hint=f"normalised to {settings.subjective_low:g}–{settings.subjective_high:g}"))
     exports: tuple[str, ...] = ()
     if statistics is not None and statistics.experts is not None:
-        rows = add_confidence(rows, statistics.experts.subjective.table(C.SUBJECTIVE), C.SUBJECTIVE)
-        columns[-1:] = interval_columns(columns[-1], C.SUBJECTIVE, with_rank=True)
-        exports = interval_exports(C.SUBJECTIVE)
+        rows, columns, exports = with_intervals(rows, columns, statistics.experts.subjective.table(
+            C.SUBJECTIVE), C.SUBJECTIVE, C.SUBJECTIVE, with_rank=True)
     return Table(
         "experts", "Expert blind assessment", tuple(columns), rows,
         intro=(f"<p class='intro'>Experts ranked anonymised results (Top-3 per image). Points are "
@@ -161,7 +152,7 @@ def experts_table(subjective: pd.DataFrame, settings: FinalSettings,
 def final_table(objective: pd.DataFrame, subjective: pd.DataFrame, settings: FinalSettings,
                 statistics: Statistics | None = None) -> Table:
     rows = final_ranking(objective, subjective, settings)
-    columns = [
+    columns = (
         RANK, TEAM,
         Column(C.FINAL, "Final", decimals=3, higher_is_better=True, hint=settings.formula()),
         Column(C.SCORE, "Score (reproduced)", decimals=4, higher_is_better=True,
@@ -169,15 +160,14 @@ def final_table(objective: pd.DataFrame, subjective: pd.DataFrame, settings: Fin
         Column(C.SUBJECTIVE, "Expert score", decimals=2, higher_is_better=True,
                hint=f"subjective, weight {settings.subjective_weight:g}"),
         Column("status", "Status", kind="status", ok_label=""),
-    ]
+    )
     exports: tuple[str, ...] = ()
     if statistics is not None and statistics.experts is not None and statistics.experts.final:
-        rows = add_confidence(rows, statistics.experts.final.table(C.FINAL), C.FINAL)
-        columns[2:3] = interval_columns(columns[2], C.FINAL, with_rank=True)
-        exports = interval_exports(C.FINAL)
+        rows, columns, exports = with_intervals(rows, columns, statistics.experts.final.table(C.FINAL),
+                                                C.FINAL, C.FINAL, with_rank=True)
     formula = html.escape(settings.formula("Score", "expert score"))
     return Table(
-        "final", "Final ranking", tuple(columns), rows,
+        "final", "Final ranking", columns, rows,
         intro=(f"<p class='intro'><span class='formula'>{formula}</span> Objective Score from the "
                f"reproduced Phase 3 results; expert score from the blind assessment. Ties broken by "
                f"Score, then LPIPS_person.</p>"),
