@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         print(f"\n### {table.title}\n" if args.markdown else f"\n== {table.title} ==")
         if table.slug in ("agreement", "weights"):
-            print(_plain(table.intro))
+            print(_plain(table.intro) + ("\n" if args.markdown else ""))
         if len(frame):
             print(_text(frame[[k for k in frame.columns if k in _KEEP or k in statistics_keys]],
                         args.markdown))

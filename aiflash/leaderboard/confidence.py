@@ -48,7 +48,7 @@ class Statistics:
     settings: StatisticsSettings
     objective: dict[str, ObjectiveUncertainty]  # by phase slug
     without_per_image: dict[str, tuple[str, ...]]  # ranked teams that had no per-image scores
-    published_ranks: dict[str, dict[str, int]]  # phase slug -> team -> rank on the leaderboard
+    published: dict[str, pd.DataFrame]  # phase slug -> its ranked, eligible rows (rank, team, Score)
     experts: ExpertStatistics | None
     correlations: tuple[Correlation, ...]
     correlation_source: str  # the phase slug whose Scores were correlated with the experts
@@ -91,8 +91,7 @@ def compute_statistics(profile: Profile, results: dict[str, pd.DataFrame],
     -> per-image table; ``votes``: the experts' vote files as arrays."""
     settings = profile.statistics
     objective, without = {}, {}
-    published = {slug: {t: int(r) for t, r in zip(rows[C.TEAM], rows["rank"], strict=True)}
-                 for slug, rows in ((s, _eligible(f)) for s, f in results.items())}
+    published = {slug: _eligible(frame) for slug, frame in results.items()}
     for slug, frame in results.items():
         if slug in per_image:
             objective[slug], without[slug] = _objective(slug, frame, per_image[slug], profile)
@@ -193,11 +192,18 @@ def interval_columns(score: Column, value: str = "score",
 
 
 def confidence_table(slug: str, result: ObjectiveUncertainty, without: tuple[str, ...],
-                     ranks: dict[str, int] | None = None) -> Table:
-    """A phase's "ranking confidence" section; ``ranks``: the leaderboard's (shared on full ties)."""
+                     published: pd.DataFrame | None = None) -> Table:
+    """A phase's "ranking confidence" section. With ``published`` (the phase's ranked rows), rank
+    and Score are the leaderboard's (ranks shared on full ties; the Score as published, which the
+    per-image tables reproduce within rounding)."""
     rows = result.table()
-    shown = [(ranks or {}).get(t, i + 1) for i, t in enumerate(result.teams)]
-    rows.insert(0, "rank", pd.array(shown, dtype="Int64"))
+    if published is not None:
+        shown = published.set_index(C.TEAM).loc[list(result.teams)]
+        rows[C.SCORE] = shown[C.SCORE].astype(float).to_numpy()
+        ranks = shown["rank"].to_numpy()
+    else:
+        ranks = range(1, len(rows) + 1)
+    rows.insert(0, "rank", pd.array(ranks, dtype="Int64"))
     name = PHASE_NAMES[slug]
     columns = (
         Column("rank", "#", kind="rank"), Column(C.TEAM, "Team", kind="text"),

@@ -211,7 +211,7 @@ def _confidence_tables(statistics: Statistics | None, slug: str) -> list[Table]:
     if statistics is None or slug not in statistics.objective:
         return []
     return [confidence_table(slug, statistics.objective[slug], statistics.without_per_image.get(slug, ()),
-                             statistics.published_ranks.get(slug))]
+                             statistics.published.get(slug))]
 
 
 def statistics_tables(statistics: Statistics | None, profile: Profile,
