@@ -322,10 +322,11 @@ def link_table(statistics: Statistics, profile: Profile, subjective: pd.DataFram
     source = PHASE_NAMES.get(statistics.correlation_source, "")
     return Table(
         "objective-vs-subjective", "Objective vs subjective", columns, rows,
-        intro=(f"<p class='intro'>Rank correlation between each objective measure ({html.escape(source)} "
-               f"results; metrics oriented so that positive = agrees with the experts) and the expert "
-               f"score over the assessed teams, with {statistics.settings.confidence:.0%} intervals from "
-               f"{statistics.settings.resamples:,} bootstrap resamples of the teams. The trade-off plots "
-               f"show every ranked team of the same phase.</p>"),
+        intro=(f"<p class='intro'>Rank correlation between each objective measure of the "
+               f"{html.escape(source)} results and the expert score over the assessed teams (metrics "
+               f"oriented so that a positive value means agreement with the experts), with "
+               f"{statistics.settings.confidence:.0%} intervals from {statistics.settings.resamples:,} "
+               f"bootstrap resamples of the teams. The trade-off plots show every ranked team of that "
+               f"phase.</p>"),
         export_columns=tuple(rows.columns),
         after=f"<div class='plots'>{''.join(plots)}</div>" if plots else "")
