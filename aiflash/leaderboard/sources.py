@@ -229,7 +229,9 @@ def load_per_image(folder: Path) -> dict[str, pd.DataFrame]:
     found: dict[str, Path] = {}
     for item in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
         if item.is_dir():
-            files = sorted(item.rglob(PER_IMAGE_FILE))
+            # A reproduction's team folder: its one scoring run (other folders hold other steps).
+            scored = item / "scoring" / PER_IMAGE_FILE
+            files = [scored] if scored.is_file() else sorted(item.rglob(PER_IMAGE_FILE))
             if len(files) > 1:
                 raise LeaderboardError(f"{item}: {len(files)} {PER_IMAGE_FILE} files; keep one per team.")
             if files:
