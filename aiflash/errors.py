@@ -37,3 +37,7 @@ class BundleError(AiflashError):
 
 class CalibrationError(AiflashError):
     """The forensics calibration folders are unusable (no matching input/output pairs)."""
+
+
+class StatisticsError(AiflashError):
+    """Per-image scores or votes cannot support the ranking statistics (different images, too few)."""
