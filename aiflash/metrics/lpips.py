@@ -45,10 +45,78 @@ def _without_random_init(torch):
             setattr(init, name, function)
 
 
-class LpipsAlex:
-    """LPIPS-Alex v0.1 built once (weights from disk) and reused for every image."""
+def _pair_distance(model, batch):
+    """The package's arithmetic after its input scaling, for a batch of the two crops: AlexNet
+    features, unit-normalised over channels, squared difference, linear layer, spatial mean,
+    summed over the five layers."""
+    import lpips
 
-    def __init__(self, device: str = "cpu") -> None:
+    total = None
+    for lin, feature in zip(model.lins, model.net.forward(batch), strict=True):
+        unit = lpips.normalize_tensor(feature)
+        layer = lin((unit[0:1] - unit[1:2]) ** 2).mean()
+        total = layer if total is None else total + layer
+    return total
+
+
+def _onnx_session(model, threads: int, profile_prefix: str | None = None):
+    """An ONNX Runtime session for the whole distance, from uint8 HxWx3 crops (a 2xHxWx3 batch)
+    to the scalar, exported from ``model`` in memory (nothing cached on disk: the graph always
+    holds the weights just loaded and checked). ONNX Runtime's fused convolutions need ~20% less
+    CPU than torch's for AlexNet here, with the same numbers within 2e-8 (tools/bench_scoring.py
+    and tests/test_metrics_parity.py measure both)."""
+    import io
+    import warnings
+
+    import onnxruntime
+    import torch
+
+    class Distance(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lpips = model
+
+        def forward(self, pair):
+            batch = pair.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            return _pair_distance(self.lpips, self.lpips.scaling_layer(batch))
+
+    graph = io.BytesIO()
+    example = torch.zeros((2, 64, 64, 3), dtype=torch.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(Distance().eval(), (example,), graph, dynamo=False, opset_version=17,
+                          input_names=["pair"], output_names=["distance"],
+                          dynamic_axes={"pair": {1: "height", 2: "width"}})
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.enable_mem_pattern = False  # every crop has its own size
+    options.log_severity_level = 3
+    if profile_prefix:  # tools/bench_scoring.py: time per operator
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    return onnxruntime.InferenceSession(graph.getvalue(), options, providers=["CPUExecutionProvider"])
+
+
+def default_runtime(device: str) -> str:
+    """ONNX Runtime for the CPU forward when it is installed, else torch (always on CUDA)."""
+    if device != "cpu":
+        return "torch"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "onnxruntime"
+
+
+class LpipsAlex:
+    """LPIPS-Alex v0.1 built once (weights from disk) and reused for every image.
+
+    ``runtime``: "torch" or "onnxruntime" (CPU only; None: ``default_runtime``); ``threads``: the
+    ONNX Runtime threads per forward (torch's are set process-wide by the caller).
+    """
+
+    def __init__(self, device: str = "cpu", runtime: str | None = None, threads: int = 1) -> None:
         import warnings
 
         import lpips
@@ -68,29 +136,46 @@ class LpipsAlex:
         if tensor_digest(linear) != LINEAR_SHA256:
             raise WeightsError("the lpips package's v0.1 linear layers differ from the pinned ones; "
                                "reinstall it with `make setup` (lpips==0.1.4).")
-        # channels_last: oneDNN's fastest convolution layout on CPU (~8% here), same numbers.
-        self.model = model.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+        model = model.eval().requires_grad_(False)
         self.device = device
-        self._normalize = lpips.normalize_tensor
+        self.runtime = runtime or default_runtime(device)
+        if self.runtime == "onnxruntime":
+            if device != "cpu":
+                raise ValueError("the ONNX Runtime LPIPS runs on the CPU only")
+            self._session = _onnx_session(model, threads)
+            return
+        # channels_last: oneDNN's fastest convolution layout on CPU (~8% here), same numbers.
+        self.model = model.to(device, memory_format=torch.channels_last)
+        # The package maps every 8-bit value v of channel c to ((v/127.5 - 1) - shift_c) / scale_c;
+        # tabulating those 256x3 float32 values with the same torch operations gives the very same
+        # numbers in one pass over the crop instead of five.
+        levels = torch.arange(256, dtype=torch.float32).view(1, 1, 256, 1).expand(1, 3, 256, 1)
+        table = model.scaling_layer.cpu()(levels / 127.5 - 1.0)
+        self.model.scaling_layer.to(device)
+        self._input_table = np.ascontiguousarray(table[0, :, :, 0].T.numpy())[None]  # 1x256x3
+
+    def _input_batch(self, result: np.ndarray, gt: np.ndarray):
+        """Both crops as one 2x3xHxW float32 batch in channels-last memory, scaled as the package
+        scales its inputs (bit for bit, through the table)."""
+        import cv2
+        import torch
+
+        batch = np.empty((2, *result.shape), np.float32)
+        for index, crop in enumerate((result, gt)):
+            cv2.LUT(np.ascontiguousarray(crop), self._input_table, dst=batch[index])
+        return torch.from_numpy(batch).permute(0, 3, 1, 2).to(self.device)
 
     def distance(self, result: np.ndarray, gt: np.ndarray) -> float:
         """LPIPS distance between two HxWx3 uint8 RGB crops of the same shape (0 if identical).
 
-        Both crops go through the backbone as one batch of two; the arithmetic after it is the
-        package's own (unit-normalised features, squared difference, linear layer, spatial mean).
+        Both crops go through the backbone as one batch of two, then the package's arithmetic.
         """
+        if self.runtime == "onnxruntime":
+            return float(self._session.run(None, {"pair": np.stack([result, gt])})[0])
         import torch
 
         with torch.inference_mode():
-            batch = torch.from_numpy(np.stack([result, gt])).to(self.device)
-            batch = batch.permute(0, 3, 1, 2).float() / 127.5 - 1.0
-            batch = self.model.scaling_layer(batch).contiguous(memory_format=torch.channels_last)
-            features = self.model.net.forward(batch)
-            total = torch.zeros((), device=self.device)
-            for lin, feature in zip(self.model.lins, features, strict=True):
-                unit = self._normalize(feature)
-                total = total + lin((unit[0:1] - unit[1:2]) ** 2).mean()
-            return float(total)
+            return float(_pair_distance(self.model, self._input_batch(result, gt)))
 
 
 def person_lpips(model: LpipsAlex, result: np.ndarray, gt: np.ndarray, person: np.ndarray,
