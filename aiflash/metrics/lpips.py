@@ -99,10 +99,12 @@ def _onnx_session(model, threads: int, profile_prefix: str | None = None):
 
 
 def default_runtime(device: str) -> str:
-    """ONNX Runtime for the CPU forward when it is installed, else torch (always on CUDA)."""
+    """ONNX Runtime for the CPU forward when it is installed (with ``onnx``, which torch's exporter
+    needs), else torch; always torch on CUDA."""
     if device != "cpu":
         return "torch"
     try:
+        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
         return "torch"
