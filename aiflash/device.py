@@ -11,6 +11,7 @@ from pathlib import Path
 
 SYSFS_CPU = Path("/sys/devices/system/cpu")
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+LANES_ENV = "AIFLASH_LANES"  # at most this many lanes (benchmarks)
 MAX_LANES = 8  # each lane holds ~100 MB (decoded images, AlexNet activations): 8 keep RSS < 1.5 GB
 
 
@@ -120,10 +121,11 @@ def scoring_plan(layout: CpuLayout, device: str) -> ScoringPlan:
     one CPU this is the plain sequential path. On SMT siblings two lanes share a core's FMA units
     (no faster than one lane for the convolutions) but overlap decoding with them, never slower.
     Beyond MAX_LANES (memory) the spare CPUs become torch threads. On CUDA the lanes only
-    overlap the CPU work of several images with the GPU's.
+    overlap the CPU work of several images with the GPU's. ``AIFLASH_LANES=1`` forces the plain
+    single-lane path (tools/bench_scoring.py compares the two).
     """
     usable = layout.usable
-    lanes = max(1, min(usable, MAX_LANES))
+    lanes = max(1, min(usable, MAX_LANES, int(os.environ.get(LANES_ENV) or MAX_LANES)))
     threads = 1 if device != "cpu" else max(1, usable // lanes)
     # The model takes ~1.5 s of one CPU to load; a lane prepares an image in ~0.1 s.
     return ScoringPlan(lanes, threads, prefetch=min(32, 12 * lanes))

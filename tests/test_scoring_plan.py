@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aiflash.device import MAX_LANES, CpuLayout, ScoringPlan, cpu_layout, scoring_plan
+from aiflash.device import LANES_ENV, MAX_LANES, CpuLayout, ScoringPlan, cpu_layout, scoring_plan
 from aiflash.discovery import find_predictions, find_reference, match_cases
 from aiflash.errors import SubmissionError
 from aiflash.profile import load_profile
@@ -57,13 +57,16 @@ def test_container_quota_caps_the_usable_cpus(tmp_path, cpu_max, quota, usable):
     assert CpuLayout(4, 4, layout.quota, "test CPU").usable == usable
 
 
-def test_one_lane_per_usable_cpu_with_single_threaded_torch():
+def test_one_lane_per_usable_cpu_with_single_threaded_torch(monkeypatch):
+    monkeypatch.delenv(LANES_ENV, raising=False)
     assert scoring_plan(CpuLayout(1, 1, None, "x"), "cpu") == ScoringPlan(1, 1, 12)
     assert scoring_plan(CpuLayout(2, 1, None, "x"), "cpu").lanes == 2  # SMT siblings: 2 lanes
     assert scoring_plan(CpuLayout(2, 2, 0.5, "x"), "cpu").lanes == 1  # --cpus 0.5 in Docker
     big = scoring_plan(CpuLayout(32, 16, None, "x"), "cpu")
     assert (big.lanes, big.torch_threads) == (MAX_LANES, 4)  # memory cap: spare CPUs become threads
     assert scoring_plan(CpuLayout(32, 16, None, "x"), "cuda").torch_threads == 1
+    monkeypatch.setenv(LANES_ENV, "1")  # the benchmark's plain single-lane comparison
+    assert scoring_plan(CpuLayout(4, 4, None, "x"), "cpu") == ScoringPlan(1, 4, 12)
 
 
 def test_taskset_one_cpu_gives_the_plain_single_lane_path():

@@ -15,7 +15,8 @@ ratio, peak RSS and whether the numbers agree within the spec §6 tolerances.
     python tools/bench_scoring.py [--images 100] [--runs 3] [--keep DIR]
     python tools/bench_scoring.py --cpus 0          # both programs on one vCPU (taskset -c 0)
     python tools/bench_scoring.py --busy 1          # next to a process burning a core
-    python tools/bench_scoring.py --all             # the three scenarios above, one summary
+    python tools/bench_scoring.py --single-lane     # also ours forced onto the plain single lane
+    python tools/bench_scoring.py --all             # the three scenarios above, with --single-lane
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tools")]
+
+from aiflash.device import LANES_ENV  # noqa: E402
 
 TOLERANCE = {"PSNR_bg": 1e-4, "SSIM_global": 1e-5, "DeltaE_person": 1e-4, "LPIPS_person": 1e-5}
 BUSY_LOOP = "while True: pass"
@@ -262,10 +265,12 @@ class Scenario:
     busy: int  # processes burning a core beside the runs
 
 
-def timed_run(command: list[str], cwd: Path, cpus: frozenset[int] | None) -> tuple[float, float]:
+def timed_run(command: list[str], cwd: Path, cpus: frozenset[int] | None,
+              env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of ``command`` in a fresh process, start-up and exit included."""
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL,
+                               env=dict(os.environ, **env) if env else None,
                                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
@@ -281,10 +286,12 @@ def run_published(ref: Path, res: Path, out: Path, cpus) -> tuple[float, float]:
                       str(out / "published.json")], REPO, cpus)
 
 
-def run_ours(ref: Path, res: Path, out: Path, cpus) -> tuple[float, float]:
-    """scoring_program/score.py exactly as Codabench runs it (cwd = the program folder)."""
+def run_ours(ref: Path, res: Path, out: Path, cpus, single_lane: bool = False) -> tuple[float, float]:
+    """scoring_program/score.py exactly as Codabench runs it (cwd = the program folder); with
+    ``single_lane``, forced onto the plain single-lane path."""
     return timed_run([sys.executable, "score.py", "--reference-dir", str(ref), "--prediction-dir", str(res),
-                      "--output-dir", str(out), "--quiet"], REPO / "scoring_program", cpus)
+                      "--output-dir", str(out), "--quiet"], REPO / "scoring_program", cpus,
+                     {LANES_ENV: "1"} if single_lane else None)
 
 
 def compare(out_ours: Path, out_published: Path) -> float:
@@ -303,11 +310,13 @@ def compare(out_ours: Path, out_published: Path) -> float:
     return worst
 
 
-def run_scenario(scenario: Scenario, ref: Path, res: Path, root: Path, runs: int) -> dict:
-    """Alternating whole-process runs (published first, then ours, ``runs`` times)."""
+def run_scenario(scenario: Scenario, ref: Path, res: Path, root: Path, runs: int,
+                 single_lane: bool) -> dict:
+    """Alternating whole-process runs (published first, then ours, then, with ``single_lane``,
+    ours forced onto one lane; ``runs`` times)."""
     busy = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(scenario.busy)]
     try:
-        published, ours, rss_published, rss_ours = [], [], [], []
+        published, ours, one_lane, rss_published, rss_ours = [], [], [], [], []
         for index in range(runs):
             wall, rss = run_published(ref, res, root / "out_published", scenario.cpus)
             published.append(wall)
@@ -315,14 +324,17 @@ def run_scenario(scenario: Scenario, ref: Path, res: Path, root: Path, runs: int
             wall, rss = run_ours(ref, res, root / "out_ours", scenario.cpus)
             ours.append(wall)
             rss_ours.append(rss)
+            if single_lane:
+                one_lane.append(run_ours(ref, res, root / "out_one_lane", scenario.cpus, True)[0])
             print(f"  [{scenario.label}] run {index + 1}/{runs}: published {published[-1]:6.1f} s, "
-                  f"ours {ours[-1]:6.1f} s ({published[-1] / ours[-1]:.2f}x), load "
-                  f"{os.getloadavg()[0]:.2f}", flush=True)
+                  f"ours {ours[-1]:6.1f} s ({published[-1] / ours[-1]:.2f}x)"
+                  + (f", ours on one lane {one_lane[-1]:6.1f} s" if single_lane else "")
+                  + f", load {os.getloadavg()[0]:.2f}", flush=True)
     finally:
         for process in busy:
             process.kill()
             process.wait()
-    return {"scenario": scenario, "published": published, "ours": ours,
+    return {"scenario": scenario, "published": published, "ours": ours, "one_lane": one_lane,
             "rss_published": max(rss_published), "rss_ours": max(rss_ours),
             "worst": compare(root / "out_ours", root / "out_published")}
 
@@ -338,6 +350,9 @@ def report(result: dict) -> list[str]:
         f"  aiflash score.py:      {ours:7.1f} s wall ({runs_ours})"
         f"  peak RSS {result['rss_ours']:6.0f} MB",
         f"  speed-up (median wall, fresh processes, start-up included): {published / ours:.2f}x",
+        *([f"  ours forced onto one lane ({LANES_ENV}=1): {statistics.median(result['one_lane']):7.1f} s "
+           f"wall ({' '.join(f'{v:.1f}' for v in result['one_lane'])}); adaptive plan "
+           f"{statistics.median(result['one_lane']) / ours:.2f}x of it"] if result["one_lane"] else []),
         f"  largest difference / tolerance (spec §6): {worst:.3f} "
         f"({'same numbers' if worst <= 1 else 'DIFFERENT NUMBERS'})",
     ]
@@ -353,6 +368,8 @@ def main() -> None:
     parser.add_argument("--busy", type=int, default=0, help="processes burning a core beside the runs")
     parser.add_argument("--all", action="store_true",
                         help="three scenarios: all CPUs; --cpus 0; --busy 1")
+    parser.add_argument("--single-lane", action="store_true",
+                        help=f"also time ours forced onto one lane ({LANES_ENV}=1); implied by --all")
     parser.add_argument("--no-kernels", action="store_true", help="skip the kernel report")
     parser.add_argument("--keep", type=Path, default=None, help="generate into (and keep) this folder")
     args = parser.parse_args()
@@ -377,7 +394,8 @@ def main() -> None:
         print(f"{count} pairs at 1K in {root}; score only (no input/ in the reference data, so no "
               f"report input thumbnails or input-based checks)", flush=True)
         print("\n".join(stage_breakdown(ref, res, args.stage_images)), flush=True)
-        results = [run_scenario(s, ref, res, root, args.runs) for s in scenarios]
+        results = [run_scenario(s, ref, res, root, args.runs, args.single_lane or args.all)
+                   for s in scenarios]
     print()
     for result in results:
         print("\n".join(report(result)))
