@@ -266,8 +266,10 @@ class Scenario:
 
 
 def timed_run(command: list[str], cwd: Path, cpus: frozenset[int] | None,
-              env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of ``command`` in a fresh process, start-up and exit included."""
+              env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MB) and CPU seconds (user + system, all threads) of ``command`` in
+    a fresh process, start-up and exit included. CPU time barely depends on other processes: on
+    a loaded machine its ratio is the steadier estimate of the one-vCPU wall ratio."""
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL,
                                env=dict(os.environ, **env) if env else None,
@@ -277,16 +279,17 @@ def timed_run(command: list[str], cwd: Path, cpus: frozenset[int] | None,
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         raise SystemExit(f"{command[1]} failed with exit code {process.returncode}")
-    return wall, usage.ru_maxrss / 1024.0
+    return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
-def run_published(ref: Path, res: Path, out: Path, cpus) -> tuple[float, float]:
+def run_published(ref: Path, res: Path, out: Path, cpus) -> tuple[float, float, float]:
     out.mkdir(parents=True, exist_ok=True)
     return timed_run([sys.executable, str(REPO / "tools" / "published_scorer.py"), str(ref), str(res),
                       str(out / "published.json")], REPO, cpus)
 
 
-def run_ours(ref: Path, res: Path, out: Path, cpus, single_lane: bool = False) -> tuple[float, float]:
+def run_ours(ref: Path, res: Path, out: Path, cpus,
+             single_lane: bool = False) -> tuple[float, float, float]:
     """scoring_program/score.py exactly as Codabench runs it (cwd = the program folder); with
     ``single_lane``, forced onto the plain single-lane path."""
     return timed_run([sys.executable, "score.py", "--reference-dir", str(ref), "--prediction-dir", str(res),
@@ -317,13 +320,16 @@ def run_scenario(scenario: Scenario, ref: Path, res: Path, root: Path, runs: int
     busy = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(scenario.busy)]
     try:
         published, ours, one_lane, rss_published, rss_ours = [], [], [], [], []
+        cpu_published, cpu_ours = [], []
         for index in range(runs):
-            wall, rss = run_published(ref, res, root / "out_published", scenario.cpus)
+            wall, rss, cpu = run_published(ref, res, root / "out_published", scenario.cpus)
             published.append(wall)
             rss_published.append(rss)
-            wall, rss = run_ours(ref, res, root / "out_ours", scenario.cpus)
+            cpu_published.append(cpu)
+            wall, rss, cpu = run_ours(ref, res, root / "out_ours", scenario.cpus)
             ours.append(wall)
             rss_ours.append(rss)
+            cpu_ours.append(cpu)
             if single_lane:
                 one_lane.append(run_ours(ref, res, root / "out_one_lane", scenario.cpus, True)[0])
             print(f"  [{scenario.label}] run {index + 1}/{runs}: published {published[-1]:6.1f} s, "
@@ -335,6 +341,7 @@ def run_scenario(scenario: Scenario, ref: Path, res: Path, root: Path, runs: int
             process.kill()
             process.wait()
     return {"scenario": scenario, "published": published, "ours": ours, "one_lane": one_lane,
+            "cpu_published": cpu_published, "cpu_ours": cpu_ours,
             "rss_published": max(rss_published), "rss_ours": max(rss_ours),
             "worst": compare(root / "out_ours", root / "out_published")}
 
@@ -342,6 +349,7 @@ def run_scenario(scenario: Scenario, ref: Path, res: Path, root: Path, runs: int
 def report(result: dict) -> list[str]:
     published, ours = statistics.median(result["published"]), statistics.median(result["ours"])
     worst = result["worst"]
+    cpu_published, cpu_ours = (statistics.median(result[k]) for k in ("cpu_published", "cpu_ours"))
     runs_published, runs_ours = (" ".join(f"{v:.1f}" for v in result[k]) for k in ("published", "ours"))
     return [
         f"{result['scenario'].label}: median of {len(result['ours'])} alternating whole-process runs",
@@ -350,6 +358,8 @@ def report(result: dict) -> list[str]:
         f"  aiflash score.py:      {ours:7.1f} s wall ({runs_ours})"
         f"  peak RSS {result['rss_ours']:6.0f} MB",
         f"  speed-up (median wall, fresh processes, start-up included): {published / ours:.2f}x",
+        f"  CPU time (user+system, all threads): published {cpu_published:.1f} s, ours {cpu_ours:.1f} s "
+        f"({cpu_published / cpu_ours:.2f}x less)",
         *([f"  ours forced onto one lane ({LANES_ENV}=1): {statistics.median(result['one_lane']):7.1f} s "
            f"wall ({' '.join(f'{v:.1f}' for v in result['one_lane'])}); adaptive plan "
            f"{statistics.median(result['one_lane']) / ours:.2f}x of it"] if result["one_lane"] else []),
