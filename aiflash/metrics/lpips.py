@@ -1,12 +1,16 @@
 """LPIPS v0.1 (AlexNet) on the person's bounding box (spec §2, ``LPIPS_person``).
 
-Zhang et al., "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric", CVPR 2018,
-computed with the authors' ``lpips`` package; the backbone comes from our offline weights.
+Zhang et al., "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric", CVPR 2018.
+The network is the authors' ``lpips`` package's v0.1 AlexNet, rebuilt here layer for layer with
+the package's own linear-layer file: importing the package imports torchvision, whose import pulls
+in torch._dynamo, about half of the scoring program's start-up. The backbone comes from our offline
+weights. tools/published_scorer.py (the parity reference of the tests) uses the package itself.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -45,15 +49,99 @@ def _without_random_init(torch):
             setattr(init, name, function)
 
 
+# The package's ScalingLayer constants and its v0.1 linear-layer file.
+SHIFT = (-0.030, -0.088, -0.188)
+SCALE = (0.458, 0.448, 0.450)
+LINEAR_FILE = ("weights", "v0.1", "alex.pth")
+# torchvision's alexnet().features[0:12] as the package slices it: (first index, layers).
+ALEX_SLICES = ((0, ("conv", 3, 64, 11, 4, 2), ("relu",)),
+               (2, ("pool",), ("conv", 64, 192, 5, 1, 2), ("relu",)),
+               (5, ("pool",), ("conv", 192, 384, 3, 1, 1), ("relu",)),
+               (8, ("conv", 384, 256, 3, 1, 1), ("relu",)),
+               (10, ("conv", 256, 256, 3, 1, 1), ("relu",)))
+
+
+def _lpips_alex(torch):
+    """The package's LPIPS(net='alex', version='0.1') modules, weights not yet loaded: ``net``
+    (slices named as the package names them, so parameter names match), ``lins`` (its 1x1
+    linear layers; the package's dropout before them is inactive in eval mode) and
+    ``scaling_layer``."""
+    nn = torch.nn
+
+    def layer(spec):
+        if spec[0] == "conv":
+            _, chn_in, chn_out, kernel, stride, padding = spec
+            return nn.Conv2d(chn_in, chn_out, kernel, stride=stride, padding=padding)
+        return nn.ReLU(inplace=True) if spec[0] == "relu" else nn.MaxPool2d(kernel_size=3, stride=2)
+
+    class AlexSlices(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for number, (first, *specs) in enumerate(ALEX_SLICES, start=1):
+                sliced = nn.Sequential()
+                for offset, spec in enumerate(specs):
+                    sliced.add_module(str(first + offset), layer(spec))
+                self.add_module(f"slice{number}", sliced)
+
+        def forward(self, x):
+            features = []
+            for sliced in (self.slice1, self.slice2, self.slice3, self.slice4, self.slice5):
+                x = sliced(x)
+                features.append(x)
+            return features
+
+    class ScalingLayer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("shift", torch.Tensor(SHIFT)[None, :, None, None])
+            self.register_buffer("scale", torch.Tensor(SCALE)[None, :, None, None])
+
+        def forward(self, inp):
+            return (inp - self.shift) / self.scale
+
+    class Lpips(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scaling_layer = ScalingLayer()
+            self.net = AlexSlices()
+            channels = [specs[-2][2] for _, *specs in ALEX_SLICES]
+            self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, stride=1, padding=0, bias=False)
+                                      for c in channels)
+
+    return Lpips()
+
+
+def _linear_weights(torch) -> list:
+    """The lpips package's v0.1 linear layers, read from its file without importing it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("lpips")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError("the lpips package is not installed; run `make setup` (lpips==0.1.4).")
+    path = Path(next(iter(spec.submodule_search_locations)), *LINEAR_FILE)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return [state[f"lin{index}.model.1.weight"] for index in range(len(ALEX_SLICES))]
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise WeightsError(f"{path}: the lpips package's v0.1 linear layers cannot be read ({exc}); "
+                           f"reinstall it with `make setup` (lpips==0.1.4).") from exc
+
+
+def normalize_tensor(feature, eps: float = 1e-10):
+    """The package's unit normalisation over channels (``lpips.normalize_tensor``)."""
+    import torch
+
+    norm_factor = torch.sqrt(torch.sum(feature**2, dim=1, keepdim=True))
+    return feature / (norm_factor + eps)
+
+
 def _pair_distance(model, batch):
     """The package's arithmetic after its input scaling, for a batch of the two crops: AlexNet
     features, unit-normalised over channels, squared difference, linear layer, spatial mean,
     summed over the five layers."""
-    import lpips
-
     total = None
     for lin, feature in zip(model.lins, model.net.forward(batch), strict=True):
-        unit = lpips.normalize_tensor(feature)
+        unit = normalize_tensor(feature)
         layer = lin((unit[0:1] - unit[1:2]) ** 2).mean()
         total = layer if total is None else total + layer
     return total
@@ -119,25 +207,21 @@ class LpipsAlex:
     """
 
     def __init__(self, device: str = "cpu", runtime: str | None = None, threads: int = 1) -> None:
-        import warnings
-
-        import lpips
         import torch
 
-        with warnings.catch_warnings(), _without_random_init(torch):
-            # torchvision's deprecation notes about `pretrained=`; no weights are fetched
-            # (pnet_rand=True) and the backbone is loaded from disk below.
-            warnings.simplefilter("ignore", UserWarning)
-            model = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
+        with _without_random_init(torch):
+            model = _lpips_alex(torch)
         backbone = load_backbone()
+        linear = _linear_weights(torch)
+        # The linear layers come from the lpips package's own file: check they are the pinned ones.
+        if tensor_digest([weight.numpy() for weight in linear]) != LINEAR_SHA256:
+            raise WeightsError("the lpips package's v0.1 linear layers differ from the pinned ones; "
+                               "reinstall it with `make setup` (lpips==0.1.4).")
         with torch.no_grad():
             for name, param in model.net.named_parameters():
                 param.copy_(backbone["features." + name.split(".", 1)[1]])
-        # The linear layers come from the lpips package's own file: check they are the pinned ones.
-        linear = [lin.model[-1].weight.detach().numpy() for lin in model.lins]
-        if tensor_digest(linear) != LINEAR_SHA256:
-            raise WeightsError("the lpips package's v0.1 linear layers differ from the pinned ones; "
-                               "reinstall it with `make setup` (lpips==0.1.4).")
+            for lin, weight in zip(model.lins, linear, strict=True):
+                lin.weight.copy_(weight)
         model = model.eval().requires_grad_(False)
         self.device = device
         self.runtime = runtime or default_runtime(device)
