@@ -67,8 +67,12 @@ docker:
 pin-image:
 	tools/pin_image.sh Dockerfile
 
-# Organisers' reproduction (docs/organisers.md), e.g.
-#   make reproduce SUBMISSIONS=finalists DATA=final_data GPUS=0,1 ONLINE=leaderboard.csv
+# Organisers' reproduction (docs/organisers.md): runs the programs of the uploaded bundle, e.g.
+#   make reproduce SUBMISSIONS=finalists DATA=final_data GPUS=0,1 ONLINE=leaderboard.csv \
+#        ONLINE_OUTPUTS=online_outputs REPEAT=2
+BUNDLE ?= dist/aiflash-portrait-ntire2026.zip
+ONLINE_OUTPUTS ?=
+REPEAT ?= 1
 SUBMISSIONS ?= submissions
 DATA ?= final_data
 GPUS ?= 0
@@ -78,8 +82,9 @@ REPRO_OUT ?= reproduction
 REPRO_ARGS ?=
 reproduce: setup
 	$(VENV)/bin/aiflash reproduce --submissions $(SUBMISSIONS) --data $(DATA) --gpus $(GPUS) \
-		--runner $(RUNNER) --image $(IMAGE) --output-dir $(REPRO_OUT) \
-		$(if $(ONLINE),--online $(ONLINE)) $(REPRO_ARGS)
+		--runner $(RUNNER) --image $(IMAGE) --output-dir $(REPRO_OUT) --bundle $(BUNDLE) \
+		--repeat $(REPEAT) $(if $(ONLINE),--online $(ONLINE)) \
+		$(if $(ONLINE_OUTPUTS),--online-outputs $(ONLINE_OUTPUTS)) $(REPRO_ARGS)
 
 # The leaderboard site: one self-contained page + CSV/JSON of every table, e.g.
 #   make leaderboard PHASE2=phase2_export.csv REPRODUCTION=reproduction/reproduction.csv \

@@ -23,6 +23,29 @@ class MetricRange:
 
 
 @dataclass(frozen=True)
+class OutputConsistency:
+    """Tolerances for comparing reproduced result images with the online ones (default.yaml's
+    ``output_consistency``; used by ``aiflash reproduce --online-outputs`` and ``--repeat``)."""
+
+    min_psnr_db: float = 40.0
+    max_abs_diff: int = 16
+    differ_share: float = 0.05
+    worst_images: int = 3
+
+
+def _output_consistency(raw: dict | None) -> OutputConsistency:
+    if raw is None:
+        return OutputConsistency()
+    values = OutputConsistency(float(raw["min_psnr_db"]), int(raw["max_abs_diff"]),
+                               float(raw["differ_share"]), int(raw["worst_images"]))
+    if not (values.min_psnr_db > 0 and 0 <= values.max_abs_diff <= 255 and 0 <= values.differ_share < 1
+            and values.worst_images >= 1):
+        raise ValueError("output_consistency needs min_psnr_db > 0, 0 <= max_abs_diff <= 255, "
+                         "0 <= differ_share < 1 and worst_images >= 1")
+    return values
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -37,6 +60,7 @@ class Profile:
     extra_metrics: tuple[str, ...] = ()
     final_ranking: dict = field(default_factory=dict)
     source: str = ""
+    output_consistency: OutputConsistency = field(default_factory=OutputConsistency)
 
 
 def _builtin(name: str) -> dict:
@@ -94,6 +118,7 @@ def load_profile(spec: str = "default") -> Profile:
             extra_metrics=tuple(raw.get("extra_metrics") or ()),
             final_ranking=dict(raw.get("final_ranking") or {}),
             source=source,
+            output_consistency=_output_consistency(raw.get("output_consistency")),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProfileError(f"{source}: malformed profile ({type(exc).__name__}: {exc})") from exc

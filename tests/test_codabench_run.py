@@ -76,6 +76,23 @@ def test_result_zip_missing_an_image_fails_naming_it(tmp_path):
     assert "missing" in status and "0003" in status
 
 
+def test_result_zip_with_metadata_ends_as_on_the_real_worker(tmp_path):
+    """A result zip with a file named metadata at its root (e.g. a downloaded prediction output
+    re-uploaded): nothing is copied, the prediction job fails writing the worker's metadata, and
+    the scoring job it had already queued fails on the missing zip. No leaderboard row."""
+    submission = zip_tree(sample_results(), tmp_path / "with_metadata.zip",
+                          extra={"metadata": b"exitCode: null\ningestionExitCode: null\n"})
+    result = codabench_run(submission, 2)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert "  submission: skipped: metadata has no command (nothing copied into output)" in lines
+    assert any(line.startswith("  then: Metadata file not found") for line in lines)
+    assert any(line.startswith("Scoring job: failed: Bad or empty zip file") for line in lines)
+    assert lines[-1] == ("Status: Failed: Metadata file not found (prediction job), then Bad or empty zip "
+                         "file (scoring job)")
+    assert "Leaderboard row" not in result.stdout
+
+
 def test_code_zip_on_a_result_phase_fails(tmp_path):
     result = codabench_run(sample_code_zip("identity"), 2)
     assert result.returncode == 1 and "Status: Failed" in result.stdout
@@ -97,6 +114,21 @@ def test_phase3_code_submission_finishes(name):
     assert "ingestion: ran `python3 ingestion.py` -> exit 0" in result.stdout
     assert "Status: Finished" in result.stdout
     assert all(value != "n/a" for value in leaderboard(result.stdout).values())
+
+
+def test_phase3_code_zip_without_metadata_is_copied_into_the_output(tmp_path):
+    bare = tmp_path / "bare.zip"
+    with zipfile.ZipFile(sample_code_zip("tiny_cnn")) as source, zipfile.ZipFile(bare, "w") as out:
+        for name in source.namelist():
+            if name != "metadata":
+                out.writestr(name, source.read(name))
+    keep = tmp_path / "jobs"
+    result = codabench_run(bare, 3, "--keep", keep)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "  submission: copied into output" in result.stdout
+    assert "weights included, into the prediction output" in result.stdout
+    with zipfile.ZipFile(keep / "run" / "prediction" / "prediction_result.zip") as archive:
+        assert {"model.py", "tiny_cnn.pt"} <= set(archive.namelist())  # as the real worker uploads it
 
 
 def test_phase3_cheating_model_fails_with_the_guard_reason():

@@ -12,7 +12,9 @@ from pathlib import Path
 import yaml
 
 from aiflash.bundle.worker import (
+    BAD_ZIP,
     METADATA_EXISTS,
+    METADATA_NOT_FOUND,
     NO_SCORES_FILE,
     TaskFiles,
     build_argv,
@@ -111,15 +113,43 @@ def test_program_writing_metadata_fails(tmp_path):
         (a.output_dir / "metadata").write_text("mine")
     """
     result = run(tmp_path, body)
-    assert result.status == "Failed" and result.reason == METADATA_EXISTS
+    assert result.status == "Failed" and result.reason.startswith(METADATA_EXISTS)
 
 
-def test_result_zip_with_a_metadata_file_is_not_copied(tmp_path):
-    body = ('count = len(list(a.prediction_dir.iterdir()))\n'
-            '(a.output_dir / "scores.json").write_text(json.dumps({"Score": count}))\n')
+def test_result_zip_with_a_metadata_file_fails_as_on_the_worker(tmp_path):
+    """Codabench's worker: a command-less metadata file means "a program for the ingestion": nothing
+    is copied, nothing runs, so no output folder exists when push_output writes its metadata file
+    ("Metadata file not found"); the scoring job, queued when "Scoring" was reported, then finds no
+    prediction_result.zip ("Bad or empty zip file"). Scoring never runs."""
+    body = '(a.output_dir / "scores.json").write_text(json.dumps({"Score": 1}))\n'
     result = run(tmp_path, body, files={"0001.png": "x", "metadata": "description: my results\n"})
     assert result.prediction.runs[0].action.startswith("skipped: metadata has no command")
-    assert result.scores == {"Score": 1.0}  # only the worker's own metadata file reached input/res
+    assert result.prediction.failure == METADATA_NOT_FOUND and result.prediction.failed_after_scoring_queued
+    assert result.status == "Failed" and result.scores is None
+    assert result.reason == f"{METADATA_NOT_FOUND} (prediction job), then {BAD_ZIP} (scoring job)"
+    assert result.scoring is not None and result.scoring.failure.startswith(BAD_ZIP)
+    assert result.scoring.runs == [] and not (tmp_path / "run" / "scoring" / "output").exists()
+    assert not (tmp_path / "run" / "prediction" / "output").exists()
+
+
+def test_code_submission_without_metadata_is_copied_into_the_output(tmp_path):
+    """The real worker copies a metadata-less submission (weights included) into the prediction
+    output; a command-less metadata file keeps it out."""
+    ingestion = tmp_path / "ingestion"
+    ingestion.mkdir()
+    (ingestion / "metadata.yaml").write_text("command: python3 ing.py\n")
+    (ingestion / "ing.py").write_text("import sys\nsys.exit(0)\n")  # writes nothing
+    body = '(a.output_dir / "scores.json").write_text(json.dumps({"Score": 1}))\n'
+    code = {"model.py": "x = 1\n", "weights.bin": "w" * 1000}
+    bare = run(tmp_path / "bare", body, files=code, ingestion_program=ingestion)
+    described = run(tmp_path / "described", body, files={**code, "metadata": "description: mine\n"},
+                    ingestion_program=ingestion)
+    assert bare.ok and described.ok
+    with zipfile.ZipFile(tmp_path / "bare" / "run" / "prediction" / "prediction_result.zip") as archive:
+        assert {"model.py", "weights.bin", "metadata"} <= set(archive.namelist())
+    with zipfile.ZipFile(tmp_path / "described" / "run" / "prediction" / "prediction_result.zip") as archive:
+        assert archive.namelist() == ["metadata"]  # the worker's own file only
+    assert described.prediction.runs[0].action.startswith("skipped: metadata has no command")
 
 
 def test_ingestion_without_metadata_is_swallowed(tmp_path):

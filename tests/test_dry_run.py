@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 
 import cv2
+import yaml
 
-from .conftest import SAMPLE
+from .conftest import REPO, SAMPLE
 from .test_bundle_helpers import run_cli, sample_code_zip, sample_results, unpacked_bundle, zip_tree
 
 
@@ -46,7 +48,7 @@ def test_bad_result_zip_names_every_problem(tmp_path):
     assert any("missing" in p and "0004" in p for p in problems), problems
     resized = f"0002.png: {width // 2}x{height // 2} but its input is {width}x{height}"
     assert any(resized in p for p in problems), problems
-    assert any("metadata at the zip root" in p for p in problems)
+    assert "PROBLEM: remove metadata from the zip root: " in problems[0]
     assert "Verdict: 3 problem(s) to fix before uploading." in result.stdout
 
 
@@ -58,6 +60,45 @@ def test_code_submission_with_runtime_extrapolated_to_the_phase(tmp_path):
     runtime = next(line for line in result.stdout.splitlines() if line.startswith("runtime: "))
     assert "for the phase's 4 images" in runtime
     assert "Verdict: ready to upload." in result.stdout
+
+
+def test_result_zip_with_metadata_names_the_file_to_remove(tmp_path):
+    submission = zip_tree(sample_results(), tmp_path / "results.zip", extra={"metadata.yaml": b"x: 1\n"})
+    result = run_cli("dry-run", submission, "--phase", "2")
+    assert result.returncode == 1
+    (line,) = [line for line in result.stdout.splitlines() if "remove" in line]
+    assert line.startswith("PROBLEM: remove metadata.yaml from the zip root: ")
+    assert "Metadata file not found" in line
+    # ... and the simulation shows the worker's outcome.
+    assert ("Status: Failed: Metadata file not found (prediction job), then Bad or empty zip file "
+            "(scoring job)") in result.stdout
+
+
+def test_code_zip_without_metadata_warns_and_samples_ship_one(tmp_path):
+    bare = tmp_path / "bare.zip"
+    with zipfile.ZipFile(sample_code_zip("identity")) as source, zipfile.ZipFile(bare, "w") as out:
+        for name in source.namelist():
+            if name != "metadata":
+                out.writestr(name, source.read(name))
+    data = inputs_only(tmp_path)
+    result = run_cli("dry-run", bare, "--phase", "3", "--data", data)
+    assert result.returncode == 0, result.stdout + result.stderr  # accepted: a warning, not a problem
+    (warning,) = [line for line in result.stdout.splitlines() if line.startswith("warning: ")]
+    assert "no metadata file at the zip root" in warning and "weights included" in warning
+    assert "description:" in warning
+    sample = run_cli("dry-run", sample_code_zip("identity"), "--phase", "3", "--data", data)
+    assert sample.returncode == 0 and "warning: " not in sample.stdout
+
+
+def test_samples_and_kit_ship_a_metadata_file_without_command():
+    for folder in sorted((REPO / "sample_submissions").iterdir()):
+        metadata = yaml.safe_load((folder / "metadata").read_text())
+        assert set(metadata) == {"description"} and metadata["description"].strip(), folder
+    kit = sorted((unpacked_bundle() / "starting_kit" / "sample_submissions").glob("*.zip"))
+    assert len(kit) == 5
+    for archive in kit:
+        with zipfile.ZipFile(archive) as opened:
+            assert set(yaml.safe_load(opened.read("metadata"))) == {"description"}, archive
 
 
 def test_too_slow_for_the_phase_is_a_problem(tmp_path):

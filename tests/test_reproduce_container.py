@@ -106,7 +106,7 @@ def test_every_isolation_flag_is_on_both_steps(world):
                             "target": "/app/program", "readonly": ""}]
 
 
-def test_ingestion_mounts_no_ground_truth_and_only_its_output_writable(world):
+def test_ingestion_mounts_no_ground_truth_writes_only_output_submission_copy_and_tmp(world):
     ingestion, _, layout = steps_for(world)
     options, _, command = parse_run(ContainerRunner(DOCKER_IMAGE).describe(ingestion))
     gt = (world["data"] / "gt").resolve()
@@ -118,7 +118,15 @@ def test_ingestion_mounts_no_ground_truth_and_only_its_output_writable(world):
         assert "/app/input/ref" not in spec["target"]
     writable = [s for s in specs if "readonly" not in s]
     output = str(layout.predictions.resolve())
-    assert writable == [{"type": "bind", "source": output, "target": "/app/output"}]
+    # As on Codabench, the model may write next to itself: into the team's private copy (re-staged
+    # for every run, never the organisers' original), besides the output and the tmpfs /tmp.
+    assert writable == [{"type": "bind", "source": str(layout.submission.resolve()),
+                         "target": "/app/ingested_program"},
+                        {"type": "bind", "source": output, "target": "/app/output"}]
+    assert all(s.get("readonly") == "" for s in specs if s not in writable)
+    assert layout.submission.resolve().is_relative_to(world["out"].resolve())
+    assert ("--read-only", None) in options and values(options, "--network") == ["none"]
+    assert [v.split(":")[0] for v in values(options, "--tmpfs")] == ["/tmp"]
     targets = {s["target"]: Path(s["source"]) for s in specs}
     assert targets == {
         "/app/program": world["programs"].ingestion.resolve(),
@@ -178,6 +186,11 @@ FAKE_DOCKER = textwrap.dedent("""\
     argv = sys.argv[1:]
     if argv[:2] == ["image", "inspect"]:
         sys.exit(int(os.environ.get("FAKE_DOCKER_IMAGE_RC", "0")))
+    if argv[:1] == ["run"] and "--entrypoint" in argv:  # the aiflash version probe
+        with open(os.environ["FAKE_DOCKER_LOG"] + ".probe", "w") as log:
+            json.dump(argv, log)
+        print(os.environ.get("FAKE_DOCKER_AIFLASH", "0.1.0"))
+        sys.exit(0)
     if argv[:1] == ["run"]:
         start = time.time()
         time.sleep(float(os.environ.get("FAKE_DOCKER_SLEEP", "0.3")))

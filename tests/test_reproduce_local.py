@@ -17,6 +17,7 @@ import pytest
 from aiflash.cli import main
 
 from .conftest import REPO, SAMPLE
+from .test_bundle_helpers import built_bundle
 
 SAMPLES = REPO / "sample_submissions"
 PLANTED = 2.0  # points the online leaderboard claims above the flash baseline's reproduced Score
@@ -40,7 +41,7 @@ def reproduction(tmp_path_factory):
     _zip(SAMPLES / "cheating_rescale", submissions / "cheater.zip")
     out = root / "out"
     command = ["reproduce", "--runner", "local", "--gpus", "none", "--submissions", str(submissions),
-               "--data", str(SAMPLE), "--output-dir", str(out)]
+               "--data", str(SAMPLE), "--output-dir", str(out), "--bundle", str(built_bundle())]
     first = main(command)
     records = {team: json.loads((out / "teams" / team / "result.json").read_text())
                for team in ("good-identity", "flash-baseline", "cheater")}
@@ -111,8 +112,12 @@ def test_local_layout_mirrors_the_container_without_ground_truth(reproduction):
             path = Path(dirpath) / name
             if path.is_symlink():
                 links["/" + path.relative_to(tree.parent).as_posix()] = path.resolve()
+    # The bundle's own ingestion program (with its aiflash copy), as Codabench mounts it.
+    (programs,) = (reproduction["out"] / "programs").iterdir()
+    assert (programs / "ingestion_program" / "aiflash" / "__init__.py").is_file()
+    assert reproduction["report"]["meta"]["bundle_sha256"].startswith(programs.name)
     assert links == {
-        "/app/program": (REPO / "ingestion_program").resolve(),
+        "/app/program": (programs / "ingestion_program").resolve(),
         "/app/ingested_program": (team / "submission").resolve(),
         "/app/input_data/input": (SAMPLE / "input").resolve(),
         "/app/input_data/mask_personmask": (SAMPLE / "mask_personmask").resolve(),

@@ -25,7 +25,7 @@ from .competition import effective_time_limit, is_code_phase, phase, phase_task
 from .data import INPUTS, REFERENCE, PhaseData, image_table, pack, scan
 from .simulate import PhaseSetup, report_lines
 from .validate import METADATA_NAMES, load_yaml
-from .worker import SubmissionResult, TaskFiles, run_submission
+from .worker import BAD_ZIP, METADATA_NOT_FOUND, SubmissionResult, TaskFiles, run_submission
 
 MODEL_FILE = "model.py"
 MANIFEST_HINT = "give the starting kit's manifests/phaseN.json"
@@ -36,6 +36,7 @@ WARN_FRACTION = 0.8  # of the time limit: above it, a code submission risks the 
 class Findings:
     problems: list[str] = field(default_factory=list)  # Codabench would fail or mis-score it
     notes: list[str] = field(default_factory=list)  # worth knowing, harmless
+    warnings: list[str] = field(default_factory=list)  # accepted, but costly (not a problem)
 
 
 def load_manifest(path: Path | None, data: PhaseData, code: bool) -> dict:
@@ -61,6 +62,11 @@ def _zip_names(submission: Path) -> list[str]:
             from exc
 
 
+def _zip_sizes(submission: Path) -> dict[str, int]:
+    with zipfile.ZipFile(submission) as archive:
+        return {info.filename: info.file_size for info in archive.infolist() if not info.is_dir()}
+
+
 def _has_command(submission: Path, name: str) -> bool:
     with zipfile.ZipFile(submission) as archive:
         try:
@@ -84,8 +90,9 @@ def check_layout(submission: Path, code: bool, findings: Findings) -> None:
             findings.problems.append(f"this phase takes result images, but the zip holds {models[0]}: "
                                      f"upload a zip of <stem>.png files (code is for the final phase).")
         if root_metadata:
-            findings.problems.append(f"{root_metadata} at the zip root: Codabench then does not copy your "
-                                     f"results for scoring; remove it.")
+            findings.problems.append(f"remove {root_metadata} from the zip root: with it Codabench copies "
+                                     f"none of your results for scoring and the submission fails "
+                                     f"(\"{METADATA_NOT_FOUND}\", then \"{BAD_ZIP}\").")
         return
     if not models:
         findings.problems.append(f"no {MODEL_FILE} in the zip: this phase takes code ({MODEL_FILE} at the "
@@ -96,9 +103,13 @@ def check_layout(submission: Path, code: bool, findings: Findings) -> None:
     if root_metadata and _has_command(submission, root_metadata):
         findings.problems.append(f"{root_metadata} has a `command:`: Codabench would run your zip as its own "
                                  f"program beside the ingestion program; remove the command.")
-    elif not root_metadata and any(is_image_name(n) for n in visible):
-        findings.notes.append("without a metadata file Codabench copies your whole zip (code, weights, "
-                              "images) into the results; images there would count as extra results.")
+    elif not root_metadata:
+        size = sum(_zip_sizes(submission).values()) / 2**20
+        images = "; its images would count as extra results" if any(is_image_name(n) for n in visible) else ""
+        findings.warnings.append(f"no metadata file at the zip root: Codabench copies your whole zip "
+                                 f"({size:.1f} MB, weights included) into every prediction output{images}; "
+                                 f"add a file named metadata holding `description: <your model>` and no "
+                                 f"command.")
 
 
 def check_results(submission: Path, manifest: dict, scratch: Path, findings: Findings) -> None:
@@ -171,8 +182,9 @@ def check_runtime(result: SubmissionResult, count: int, limit: int, findings: Fi
     line = (f"runtime: {per_image:.2f} s per image + {load:.1f} s to load (measured on {measured} image(s) "
             f"here) -> about {estimate:.0f} s for the phase's {count} images; {which} is {binding:.0f} s")
     if estimate > binding:
-        findings.problems.append(line + " (over it: the run would be stopped; a faster device than this "
-                                        "one may fit)")
+        findings.problems.append(line + " (over it: images past the budget would fail, or the job could "
+                                        "fail with no output at the phase's limit; a faster device than "
+                                        "this one may fit)")
     elif estimate > WARN_FRACTION * binding:
         findings.notes.append(line + " (close to it)")
     return line
@@ -213,7 +225,9 @@ def dry_run(submission: Path, number: int, repo: Path, workdir: Path, data_dir: 
     setup = PhaseSetup(number, str(chosen.get("name")), code, limit, task,
                        (competition.get("leaderboards") or [{}])[0],
                        bool(competition.get("enable_detailed_results")))
-    runnable = code or not findings.problems  # a result zip that fails the checks is not worth scoring
+    # A result zip that fails the checks is not worth scoring, except to show what a metadata file at
+    # its root does on Codabench.
+    runnable = code or all(p.startswith("remove metadata") for p in findings.problems)
     result = run_submission(task, submission, workdir / "run", limit, score=data.has_gt) if runnable else None
     runtime = check_runtime(result, int(manifest["count"]), limit, findings) if code and result else None
 
@@ -233,6 +247,7 @@ def dry_run(submission: Path, number: int, repo: Path, workdir: Path, data_dir: 
     if runtime:
         lines.append(runtime)
     lines += [f"note: {n}" for n in findings.notes]
+    lines += [f"warning: {w}" for w in findings.warnings]
     lines += [f"PROBLEM: {p}" for p in findings.problems]
     ok = not findings.problems
     verdict = "ready to upload" if ok else f"{len(findings.problems)} problem(s) to fix before uploading"

@@ -108,12 +108,25 @@ def report_lines(setup: PhaseSetup, result: SubmissionResult) -> list[str]:
     lines = [f"{setup.name} (phase {setup.number}: {kind}, {setup.limit} s per job)"]
     lines.append(f"Prediction job ({result.prediction.elapsed:.1f} s):")
     lines += [_describe(run) for run in result.prediction.runs]
+    if setup.code and any(run.kind == "program" and run.action == "copied into output"
+                          for run in result.prediction.runs):
+        lines.append("  (no metadata file in the zip: the worker copied all of it, weights included, into "
+                     "the prediction output; a `metadata` file with a description and no command avoids it)")
     if any(run.returncode for run in result.prediction.runs):
         lines.append("  (Codabench does not check prediction exit codes: scoring runs on whatever was "
                      "written)")
-    if result.scoring:
+    if result.prediction.failed_after_scoring_queued:
+        lines.append(f"  then: {result.prediction.failure} (the worker had already reported \"Scoring\", "
+                     f"so the scoring job was queued)")
+    if result.scoring and result.scoring.runs:
         lines.append(f"Scoring job ({result.scoring.elapsed:.1f} s):")
         lines += [_describe(run).replace("submission:", "scoring program:") for run in result.scoring.runs]
+    if result.scoring and result.scoring.failure and not result.scoring.runs:
+        lines.append(f"Scoring job: failed: {result.scoring.failure}")
+    if "Execution Time Limit exceeded" in result.reason:
+        lines.append("  (Codabench may instead let the job run on: its alarm is lost when it fires while "
+                     "the worker streams container logs; the ingestion program's own time budget is the "
+                     "limit that reliably produces a report)")
     lines.append(f"Status: {result.status}" + (f": {result.reason}" if result.reason else ""))
     if result.status == "Finished" and result.scoring is None:
         lines.append("Scoring job: not run (no ground truth in the data given, so no Score)")

@@ -479,8 +479,9 @@ class _Checker:
         self.phase_order(stored)
 
     def ingestion_budget(self, where: str, phase: dict, tasks: dict, limit: int) -> None:
-        """Our ingestion program stops a slow model at its --time-budget and reports it; past the
-        phase's limit Codabench kills the job instead and uploads nothing (§2.7)."""
+        """Our ingestion program stops a slow model at its --time-budget and reports it. At the phase's
+        limit Codabench's worker either fails the job and uploads nothing or, when its alarm fires
+        while it streams container logs, loses the alarm and runs on (§2.7): not a limit to rely on."""
         indexes = phase.get("tasks") if isinstance(phase.get("tasks"), list) else []
         for index in indexes:
             program = (tasks.get(index) or {}).get("ingestion_program")

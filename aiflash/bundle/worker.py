@@ -5,9 +5,13 @@ A submission goes through two jobs, each in a fresh directory laid out like the 
 ``shared/``), with one execution-time budget per job:
 
 * prediction job: the submission zip is unzipped into ``program/``. Without a metadata file it is
-  copied into ``output/`` (a result submission); the task's ingestion program runs on it (a code
-  submission). Exit codes are not checked. The worker then writes ``output/metadata`` and zips
-  ``output/``: that zip is all the scoring job receives.
+  copied into ``output/`` (a result submission; a code submission without one is copied too,
+  weights included); the task's ingestion program runs on it (a code submission). Exit codes are
+  not checked. The worker then reports "Scoring" (which queues the scoring job), writes
+  ``output/metadata`` and zips ``output/``: that zip is all the scoring job receives. Nothing
+  creates ``output/`` but the copy or a container's mount, so a result zip with a command-less
+  ``metadata`` file (nothing copied, nothing run) fails there with "Metadata file not found", and
+  the already queued scoring job fails on the never-uploaded zip.
 * scoring job: the scoring program runs on ``input/ref`` (reference data) and ``input/res`` (the
   unzipped prediction output). A non-zero exit, a time-out or a missing scores file fails the
   submission; otherwise scores.json is read as the worker reads it and mapped onto columns.
@@ -65,6 +69,9 @@ SCORING_OPTIONS = {"--reference-dir": "/app/input/ref", "--prediction-dir": "/ap
 METADATA_EXISTS = ("Error, the output directory already contains a metadata file. This file is used to "
                    "store exitCode and other data, do not write to this file manually.")
 NO_SCORES_FILE = "Could not find scores file, did the scoring program output it?"
+METADATA_NOT_FOUND = "Metadata file not found"
+BAD_ZIP = "Bad or empty zip file"
+DOWNLOAD_TRIES, DOWNLOAD_RETRY_S = 10, 20  # Run._get_bundle: a bad or missing zip is fetched again
 MAX_SCORE = 1e10  # SubmissionScore.score is Decimal(20, 10)
 _POLL = 0.05
 
@@ -105,6 +112,8 @@ class JobResult:
     runs: list[ContainerRun] = field(default_factory=list)
     failure: str | None = None
     elapsed: float = 0.0
+    # push_output failed: the worker had already reported "Scoring", so the scoring job runs anyway.
+    failed_after_scoring_queued: bool = False
 
 
 @dataclass
@@ -136,7 +145,7 @@ def unzip(archive: Path, target: Path) -> None:
         with zipfile.ZipFile(archive) as opened:
             opened.extractall(target)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise SubmissionFailed(f"Bad or empty zip file: {archive.name} ({exc})") from exc
+        raise SubmissionFailed(f"{BAD_ZIP}: {archive.name} ({exc})") from exc
     target.mkdir(parents=True, exist_ok=True)
 
 
@@ -239,6 +248,11 @@ def _copy_dataset(source: Path | None, target: Path) -> None:
 
 
 def _time_limit_message(limit: int) -> str:
+    """What Codabench shows when its alarm stops a job. Its worker arms one SIGALRM per job; the
+    exception it raises is caught (and only logged) by the broad ``except Exception`` around
+    container log streaming and waiting, so a job whose alarm fires there runs on until its
+    containers exit. This simulation always stops at the limit: it shows the outcome that loses the
+    outputs, which the ingestion program's own time budget (below the limit) avoids."""
     return f"Execution Time Limit exceeded. Limit was {limit} seconds"
 
 
@@ -272,7 +286,8 @@ def prediction_job(task: TaskFiles, submission: Path, root: Path, limit: int) ->
             ingestion.argv = build_argv(command, "ingestion", "prediction", ingestion_mounts,
                                         INGESTION_OPTIONS)
             specs.append((ingestion, root / "ingestion_program"))
-    output.mkdir(exist_ok=True)
+    if specs:  # the worker's _get_host_path creates every mounted folder, output/ included
+        output.mkdir(exist_ok=True)
     (root / "data").mkdir(exist_ok=True)
     try:
         _run_containers(specs, started + limit, root / "logs")
@@ -298,8 +313,12 @@ def _write_worker_metadata(job: JobResult, output: Path) -> None:
     }
     if (output / "metadata").exists():
         job.failure = METADATA_EXISTS
+    elif not output.is_dir():  # nothing was copied there and no container mounted it
+        job.failure = METADATA_NOT_FOUND
+    else:
+        (output / "metadata").write_text(yaml.dump(status, default_flow_style=False))
         return
-    (output / "metadata").write_text(yaml.dump(status, default_flow_style=False))
+    job.failed_after_scoring_queued = job.name == "prediction"
 
 
 def read_scores(output: Path) -> object:
@@ -381,6 +400,12 @@ def run_submission(task: TaskFiles, submission: Path, workdir: Path, limit: int,
         prediction = prediction_job(task, submission, workdir / "prediction", limit)
     except SubmissionFailed as exc:
         return SubmissionResult("Failed", str(exc), JobResult("prediction", workdir / "prediction"))
+    if prediction.failed_after_scoring_queued:
+        scoring = JobResult("scoring", workdir / "scoring", failure=(
+            f"{BAD_ZIP} (prediction_result.zip was never uploaded; the worker downloads it "
+            f"{DOWNLOAD_TRIES} times, {DOWNLOAD_RETRY_S} s apart, before giving up)"))
+        return SubmissionResult("Failed", f"{prediction.failure} (prediction job), then {BAD_ZIP} "
+                                          f"(scoring job)", prediction, scoring)
     if prediction.failure:
         return SubmissionResult("Failed", prediction.failure, prediction)
     if not score:

@@ -7,15 +7,20 @@ import argparse
 import shlex
 from pathlib import Path
 
+from ..bundle import BUNDLE_NAME
+from ..errors import ProfileError
+from ..profile import load_profile
 from ..reproduce import DOCKER_IMAGE
 from ..reproduce.errors import ReproductionError
 from ..reproduce.pipeline import DEFAULT_TIMEOUT_S, ReproductionConfig, check_data, run
+from ..reproduce.programs import unpack_programs
 from ..reproduce.runners import ContainerLimits, ContainerRunner, LocalRunner
 from ..reproduce.schedule import parse_gpus
 from ..reproduce.steps import Programs, TeamLayout, ingestion_step, scoring_step
 from ..reproduce.submissions import discover
 
 REPO = Path(__file__).resolve().parents[2]
+DEFAULT_BUNDLE = REPO / "dist" / f"{BUNDLE_NAME}.zip"  # what `make bundle` writes
 
 
 def _runner(args: argparse.Namespace):
@@ -47,13 +52,28 @@ def run_command(args: argparse.Namespace) -> int:
         raise ReproductionError(f"--gpus: {exc}") from exc
     if args.tolerance < 0:
         raise ReproductionError("--tolerance must be >= 0 (Score points).")
+    if args.repeat < 1:
+        raise ReproductionError("--repeat must be >= 1 (ingestion runs per team).")
+    try:
+        rules = load_profile(args.profile).output_consistency
+    except ProfileError as exc:
+        raise ReproductionError(f"--profile: {exc}") from exc
+    extra = (tuple(shlex.split(args.ingestion_args)), tuple(shlex.split(args.scoring_args)))
+    if (args.ingestion_program is None) != (args.scoring_program is None):
+        raise ReproductionError("--ingestion-program and --scoring-program go together (program folders "
+                                "instead of the bundle); give both, or neither to use --bundle.")
+    if args.ingestion_program is not None:
+        bundle, programs = None, Programs(args.ingestion_program, args.scoring_program, *extra)
+    else:
+        bundle = unpack_programs(args.bundle, args.output_dir / "programs")
+        programs = Programs(bundle.programs.ingestion, bundle.programs.scoring, *extra)
     config = ReproductionConfig(
-        submissions=args.submissions, data=args.data, output_dir=args.output_dir,
-        programs=Programs(args.ingestion_program, args.scoring_program,
-                          tuple(shlex.split(args.ingestion_args)), tuple(shlex.split(args.scoring_args))),
+        submissions=args.submissions, data=args.data, output_dir=args.output_dir, programs=programs,
         runner=_runner(args), slots=slots, tolerance=args.tolerance, force=args.force,
         timeout_s=args.timeout, online=args.online,
         teams=frozenset(t.strip() for t in args.teams.split(",") if t.strip()) if args.teams else None,
+        bundle=bundle, allow_version_mismatch=args.allow_version_mismatch,
+        online_outputs=args.online_outputs, repeat=args.repeat, rules=rules,
     )
     if args.dry_run:
         return _dry_run(config)
@@ -101,10 +121,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                         help=f"runner's limit per step in seconds, a backstop behind the ingestion "
                              f"program's own limits (default {DEFAULT_TIMEOUT_S:g})")
-    parser.add_argument("--ingestion-program", type=Path, default=REPO / "ingestion_program",
-                        help="ingestion program folder (default: the repository's)")
-    parser.add_argument("--scoring-program", type=Path, default=REPO / "scoring_program",
-                        help="scoring program folder (default: the repository's)")
+    parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE,
+                        help="the bundle zip uploaded to Codabench: its code phase's ingestion and scoring "
+                             "programs run at /app/program, as online (default: the one `make bundle` "
+                             f"wrote, {DEFAULT_BUNDLE.relative_to(REPO)})")
+    parser.add_argument("--allow-version-mismatch", action="store_true",
+                        help="run even when the bundle's programs and the image carry different aiflash "
+                             "versions (the report says so)")
+    parser.add_argument("--online-outputs", type=Path, default=None,
+                        help="folder of each team's online prediction output (prediction_result.zip "
+                             "downloaded from Codabench) as <team>.zip or <team>/: compared image by image "
+                             "with the reproduced outputs")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="ingestion runs per team (default 1); >1 reports run-to-run output "
+                             "differences and the time spread per image")
+    parser.add_argument("--profile", default="default",
+                        help="scoring profile whose output_consistency tolerances apply (default: default)")
+    parser.add_argument("--ingestion-program", type=Path, default=None,
+                        help="development only: an ingestion program folder instead of the bundle's "
+                             "(with --scoring-program)")
+    parser.add_argument("--scoring-program", type=Path, default=None,
+                        help="development only: a scoring program folder instead of the bundle's")
     parser.add_argument("--ingestion-args", default="", help="extra options for ingestion.py (quoted)")
     parser.add_argument("--scoring-args", default="", help="extra options for score.py (quoted)")
     container = parser.add_argument_group("container limits (docker runner)")

@@ -52,14 +52,56 @@ class _Channel:
         return json.loads(self._conn.recv_bytes())
 
 
+def _nvidia_driver() -> str | None:
+    """The NVIDIA kernel driver's version (torch does not expose it): from the kernel module's
+    /proc entry, else from nvidia-smi; None when neither is there."""
+    try:
+        words = Path("/proc/driver/nvidia/version").read_text(errors="replace").split("Kernel Module", 1)
+        version = words[-1].split()[0] if len(words) == 2 and words[-1].split() else ""
+        if version[:1].isdigit():
+            return version
+    except OSError:
+        pass
+    try:
+        import subprocess
+
+        result = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = result.stdout.split()
+    return lines[0] if result.returncode == 0 and lines and lines[0][:1].isdigit() else None
+
+
+def model_parameters(model: object) -> int | None:
+    """Parameters of the torch modules a participant's model holds (itself, its attributes, or
+    lists/dicts of them, each counted once), or None when it exposes none."""
+    import torch
+
+    modules, seen = [], set()
+    candidates = [model, *vars(model).values()] if hasattr(model, "__dict__") else [model]
+    for value in candidates:
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) \
+            else [value]
+        modules += [m for m in items if isinstance(m, torch.nn.Module)]
+    if not modules:
+        return None
+    for module in modules:
+        seen.update((id(p), p.numel()) for p in module.parameters())
+    return sum(count for _, count in seen)
+
+
 def _environment(device: str) -> dict:
     import torch
 
     from ..device import device_description
 
+    cuda = device.startswith("cuda")
     return {
         "device": device,
         "device_name": device_description(device),
+        "gpu_name": torch.cuda.get_device_name(device) if cuda else None,
+        "driver": _nvidia_driver() if cuda else None,
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
@@ -231,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         print(details, file=sys.stderr, flush=True)
         channel.send({"op": "load_failed", "error": message, "details": details, "environment": environment})
         return 0
+    # The folder API builds its model inside main(): nothing to count before it runs.
+    participant = worker.model.model
+    environment["model_parameters"] = model_parameters(participant) if participant is not None else None
     channel.send({**ready, "environment": environment})
     while True:
         request = channel.receive()

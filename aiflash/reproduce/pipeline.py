@@ -4,8 +4,12 @@ resumable, ending in the report (``<output>/reproduction.{csv,json,html}``).
 Output layout::
 
     <output>/reproduction.csv|json|html
-    <output>/teams/<team>/submission/    the unpacked code (read-only in its container)
+    <output>/programs/<bundle sha256>/   the bundle's ingestion and scoring programs (--bundle)
+    <output>/teams/<team>/submission/    a private, writable copy of the code (fresh for each run)
                          /predictions/   ingestion output: <stem>.png + ingestion.json
+                         /repeats/run<k>/predictions/   runs 2..N of --repeat N
+                         /online/        the team's online outputs, unpacked (--online-outputs)
+                         /consistency.csv|json   reproduced vs online outputs, per image
                          /scoring/       scores.json, per_image_scores.csv, detailed_results.html
                          /logs/          ingestion.log, scoring.log (first line: the command)
                          /result.json    the team's record; complete => skipped next time
@@ -13,16 +17,23 @@ Output layout::
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+
+from ..profile import OutputConsistency
+from .consistency import NO_ONLINE, TeamConsistency, compare_outputs, find_online_outputs, pair_preview
 from .errors import ReproductionError
+from .programs import BundlePrograms, check_versions, probe_version
+from .repeats import summarise
 from .report import build_table, read_online_scores, write_report
 from .results import ERROR, FAILED, TeamResult, collect, read_record, write_record
 from .runners import Runner
@@ -46,6 +57,15 @@ class ReproductionConfig:
     timeout_s: float = DEFAULT_TIMEOUT_S
     online: Path | None = None
     teams: frozenset[str] | None = None
+    bundle: BundlePrograms | None = None  # None: program folders given directly (development)
+    allow_version_mismatch: bool = False
+    online_outputs: Path | None = None
+    repeat: int = 1
+    rules: OutputConsistency = field(default_factory=OutputConsistency)
+
+    @property
+    def programs_sha256(self) -> str:
+        return self.bundle.sha256 if self.bundle else ""
 
 
 @dataclass(frozen=True)
@@ -95,9 +115,10 @@ def reproduce_team(config: ReproductionConfig, submission: TeamSubmission, slot:
     runner = config.runner
     layout = TeamLayout(config.output_dir / "teams" / submission.team)
     context = dict(gpu=slot, runner=runner.kind, image=runner.image, submission_sha256=digest,
-                   started_at=_now())
+                   programs_sha256=config.programs_sha256, started_at=_now())
     layout.record.unlink(missing_ok=True)
-    for folder in (layout.submission, layout.predictions, layout.scoring, layout.logs, layout.scratch):
+    for folder in (layout.submission, layout.predictions, layout.scoring, layout.logs, layout.scratch,
+                   layout.repeats):
         if folder.exists():
             shutil.rmtree(folder)
     for folder in (layout.predictions, layout.scoring, layout.logs):
@@ -110,23 +131,34 @@ def reproduce_team(config: ReproductionConfig, submission: TeamSubmission, slot:
         log(f"[{_slot_name(slot)}] {submission.team}: {result.status} ({shown})")
         return result
 
-    try:
-        stage(submission, layout.submission)
-    except SubmissionUnusable as exc:
-        return finish(TeamResult(team=submission.team, status=FAILED,
-                                 reason=f"submission unusable: {exc}", finished_at=_now(), **context))
     steps = {}
-    for build in (ingestion_step, scoring_step):
-        step = build(submission.team, layout, config.data, config.programs, slot, config.timeout_s)
+    for run_number in range(1, config.repeat + 1):
+        try:  # every run starts from the submission as uploaded, as every Codabench job does
+            stage(submission, layout.submission)
+        except SubmissionUnusable as exc:
+            return finish(TeamResult(team=submission.team, status=FAILED,
+                                     reason=f"submission unusable: {exc}", finished_at=_now(), **context))
+        layout.run_predictions(run_number).mkdir(parents=True, exist_ok=True)
+        step = ingestion_step(submission.team, layout, config.data, config.programs, slot, config.timeout_s,
+                              run=run_number)
         outcome = runner.run(step)
         if outcome.infrastructure_error:
             return finish(TeamResult(team=submission.team, status=ERROR, reason=outcome.infrastructure_error,
                                      steps={outcome.name: outcome.as_dict()}, finished_at=_now(),
                                      **context))
-        steps[step.name] = outcome
-    return finish(collect(submission.team, steps["ingestion"], steps["scoring"], layout.predictions,
-                          layout.scoring, hint=layout_hint(layout.submission), finished_at=_now(),
-                          **context))
+        steps.setdefault(step.name, outcome)  # run 1 is the one scored
+        if config.repeat > 1:
+            log(f"[{_slot_name(slot)}] {submission.team}: ingestion run {run_number}/{config.repeat} done")
+    step = scoring_step(submission.team, layout, config.data, config.programs, slot, config.timeout_s)
+    outcome = runner.run(step)
+    if outcome.infrastructure_error:
+        return finish(TeamResult(team=submission.team, status=ERROR, reason=outcome.infrastructure_error,
+                                 steps={outcome.name: outcome.as_dict()}, finished_at=_now(), **context))
+    steps[step.name] = outcome
+    result = collect(submission.team, steps["ingestion"], steps["scoring"], layout.predictions,
+                     layout.scoring, hint=layout_hint(layout.submission), finished_at=_now(), **context)
+    outputs = [layout.run_predictions(k) for k in range(1, config.repeat + 1)]
+    return finish(replace(result, repeat=summarise(submission.team, outputs, config.rules)))
 
 
 def reproduce_team_safely(config: ReproductionConfig, submission: TeamSubmission, slot: str | None,
@@ -149,9 +181,34 @@ def reproduce_team_safely(config: ReproductionConfig, submission: TeamSubmission
                           submission_sha256=digest, finished_at=_now())
 
 
-def _reusable(record: TeamResult | None, digest: str, runner: Runner) -> bool:
+def _reusable(record: TeamResult | None, digest: str, config: ReproductionConfig) -> bool:
     return (record is not None and record.complete and record.submission_sha256 == digest
-            and record.runner == runner.kind and record.image == runner.image)
+            and record.runner == config.runner.kind and record.image == config.runner.image
+            and record.programs_sha256 == config.programs_sha256
+            and record.repeat.get("runs", 1) == config.repeat)
+
+
+def check_online_outputs(config: ReproductionConfig, team: str) -> tuple[TeamConsistency, tuple | None]:
+    """The team's reproduced result images against its online ones (``--online-outputs``), written
+    to ``teams/<team>/consistency.{csv,json}``; and thumbnails of the worst pair for the report."""
+    layout = TeamLayout(config.output_dir / "teams" / team)
+    source = find_online_outputs(config.online_outputs, team)
+    if source is None:
+        return TeamConsistency(team, "", (), NO_ONLINE), None
+    try:
+        stage(TeamSubmission(team, source), layout.online)
+    except SubmissionUnusable as exc:
+        return TeamConsistency(team, f"{source} (unusable: {exc})", (), NO_ONLINE), None
+    result = compare_outputs(team, layout.predictions, layout.online, config.rules, source=str(source))
+    frame = [{"image": c.image, "verdict": c.verdict, "psnr_db": c.psnr_db, "max_abs_diff": c.max_abs_diff,
+              "note": c.note} for c in result.images]
+    layout.root.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(frame, columns=["image", "verdict", "psnr_db", "max_abs_diff", "note"]).to_csv(
+        layout.root / "consistency.csv", index=False)
+    (layout.root / "consistency.json").write_text(
+        json.dumps({**result.as_dict(), "per_image": frame}, indent=1) + "\n", encoding="utf-8")
+    preview = pair_preview(layout.predictions, layout.online, result.worst[0]) if result.worst else None
+    return result, preview
 
 
 def run(config: ReproductionConfig, log: Callable[[str], None] | None = None) -> ReproductionOutcome:
@@ -162,13 +219,26 @@ def run(config: ReproductionConfig, log: Callable[[str], None] | None = None) ->
     online = read_online_scores(config.online) if config.online else None
     submissions = discover(config.submissions, set(config.teams) if config.teams else None)
     config.runner.preflight()
+    versions = {}
+    if config.bundle is not None:
+        argv, where = config.runner.version_probe()
+        image_version = probe_version(argv, where)
+        note = check_versions(config.bundle, image_version, where, config.allow_version_mismatch)
+        if note:
+            log(f"warning: {note}")
+        versions = {"bundle": str(config.bundle.bundle.resolve()), "bundle_sha256": config.bundle.sha256,
+                    "bundle_aiflash_version": config.bundle.version, "image_aiflash_version": image_version,
+                    "version_check": note or "same version"}
+    if config.online_outputs is not None and not config.online_outputs.is_dir():
+        raise ReproductionError(f"{config.online_outputs}: --online-outputs must be a folder holding one "
+                                f"<team>.zip (prediction_result.zip, renamed) or <team>/ per team.")
 
     done: dict[str, TeamResult] = {}
     todo: list[tuple[TeamSubmission, str]] = []
     for submission in submissions:
         digest = submission.sha256()
         record = read_record(TeamLayout(config.output_dir / "teams" / submission.team).record)
-        if not config.force and _reusable(record, digest, config.runner):
+        if not config.force and _reusable(record, digest, config):
             done[submission.team] = record
         else:
             if record is not None and record.complete and record.submission_sha256 != digest:
@@ -187,13 +257,24 @@ def run(config: ReproductionConfig, log: Callable[[str], None] | None = None) ->
     )
     results = {**done, **schedule.results}
     ordered = tuple(results[s.team] for s in submissions)
-    table = build_table(ordered, online, config.tolerance)
+    consistency, previews = {}, {}
+    if config.online_outputs is not None:
+        for result in ordered:
+            consistency[result.team], preview = check_online_outputs(config, result.team)
+            if preview is not None:
+                previews[result.team] = preview
+    table = build_table(ordered, online, config.tolerance, consistency)
     meta = {
         "created": _now(), "runner": config.runner.kind, "image": config.runner.image or "",
+        **versions,
+        "programs": (f"bundle {config.bundle.bundle.name}" if config.bundle else
+                     f"folders {config.programs.ingestion}, {config.programs.scoring} (not a bundle)"),
+        "online_outputs": str(config.online_outputs or ""), "repeat": config.repeat,
         "data": str(config.data.resolve()), "submissions": str(config.submissions.resolve()),
         "gpus": ",".join(s if s is not None else "cpu" for s in config.slots),
         "tolerance": config.tolerance, "online_leaderboard": str(config.online or ""),
         "resumed_teams": ", ".join(sorted(done)),
     }
-    report = write_report(config.output_dir, table, meta, schedule.timeline)
+    report = write_report(config.output_dir, table, meta, schedule.timeline, ordered, consistency, previews,
+                          config.rules)
     return ReproductionOutcome(ordered, tuple(sorted(done)), schedule.timeline, report)

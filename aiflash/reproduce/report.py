@@ -17,6 +17,14 @@ from ..report import LEADERBOARD_KEYS, html_page
 from .errors import ReproductionError
 from .results import ERROR, FAILED, OK, TeamResult
 from .schedule import Assignment
+from .sections import (
+    CONSISTENCY_COLUMNS,
+    REPEAT_COLUMNS,
+    consistency_columns,
+    consistency_html,
+    repeat_columns,
+    repeats_html,
+)
 
 REPORT_STEM = "reproduction"
 MISSING = "missing"
@@ -24,7 +32,7 @@ TEAM_COLUMNS = ("team", "team_name", "teamname", "participant", "username", "use
 METRIC_KEYS = LEADERBOARD_KEYS[1:]  # Score has its own columns
 COLUMNS = ("team", "status", "flag", "Score", "online_Score", "difference", "discrepancy",
            *METRIC_KEYS, "images", "images_failed", "seconds_per_image", "device", "gpu",
-           "guard_findings", "reason")
+           "guard_findings", "reason", *CONSISTENCY_COLUMNS, *REPEAT_COLUMNS)
 
 
 def _key(team: str) -> str:
@@ -85,8 +93,9 @@ def _flag(status: str, difference: float | None, tolerance: float, online_given:
 
 
 def build_table(results: Sequence[TeamResult], online: dict[str, tuple[str, float]] | None,
-                tolerance: float) -> pd.DataFrame:
-    """One row per team (reproduced, or only on the online leaderboard), flagged rows first."""
+                tolerance: float, consistency: dict | None = None) -> pd.DataFrame:
+    """One row per team (reproduced, or only on the online leaderboard), flagged rows first.
+    ``consistency``: team -> consistency.TeamConsistency (``--online-outputs``), its own flag."""
     rows = []
     seen = set()
     for result in results:
@@ -105,6 +114,7 @@ def build_table(results: Sequence[TeamResult], online: dict[str, tuple[str, floa
             "seconds_per_image": result.seconds_per_image, "device": result.device,
             "gpu": result.gpu if result.gpu is not None else "",
             "guard_findings": "; ".join(result.guard_findings), "reason": result.reason,
+            **consistency_columns((consistency or {}).get(result.team)), **repeat_columns(result),
         })
     for key, (team, online_score) in (online or {}).items():
         if key not in seen:
@@ -113,7 +123,10 @@ def build_table(results: Sequence[TeamResult], online: dict[str, tuple[str, floa
                          "online_Score": online_score, "discrepancy": False,
                          "reason": "on the online leaderboard but no code submission was given"})
     table = pd.DataFrame(rows, columns=list(COLUMNS))
-    table["_order"] = (table["flag"] == "").astype(int)
+    for column in ("model_parameters", "runs", "nondeterministic_images", "run_to_run_max_abs_diff",
+                   "outputs_max_abs_diff"):
+        table[column] = table[column].astype("Int64")
+    table["_order"] = ((table["flag"] == "") & (table["outputs_flag"].fillna("") == "")).astype(int)
     return table.sort_values(["_order", "team"], kind="stable").drop(columns="_order").reset_index(drop=True)
 
 
@@ -148,6 +161,7 @@ font-weight:600;margin-right:.4rem}
 _SHOWN = (
     ("team", "team", "text"), ("status", "status", "text"), ("flag", "flag", "flag"),
     ("Score", "Score", ".4f"), ("online_Score", "online", ".4f"), ("difference", "difference", "+.4f"),
+    ("outputs", "outputs vs online", "text"),
     ("LPIPS_person", "LPIPS_person", ".4f"), ("DeltaE_person", "DeltaE_person", ".3f"),
     ("PSNR_bg", "PSNR_bg", ".3f"), ("SSIM_global", "SSIM_global", ".4f"),
     ("GlobalScore", "GlobalScore", ".4f"), ("images", "images ok", "images"),
@@ -188,9 +202,11 @@ def _team_rows(row, columns: int) -> str:
     return out
 
 
-def render_html(table: pd.DataFrame, meta: dict, timeline: Sequence[Assignment]) -> str:
-    flagged = table[table["flag"] != ""]
-    counts = table["flag"].value_counts()
+def render_html(table: pd.DataFrame, meta: dict, timeline: Sequence[Assignment],
+                results: Sequence[TeamResult] = (), consistency: dict | None = None,
+                previews: dict | None = None, rules=None) -> str:
+    flagged = table[(table["flag"] != "") | (table["outputs_flag"].fillna("") != "")]
+    counts = pd.concat([table["flag"], table["outputs_flag"].fillna("")]).value_counts()
     badges = "".join(f"<span class='badge'>{html.escape(str(flag))}: {n}</span>"
                      for flag, n in counts.items() if flag)
     head = "".join(f"<th class='{'text' if fmt in ('text', 'flag') else ''}'>{html.escape(title)}</th>"
@@ -213,6 +229,8 @@ def render_html(table: pd.DataFrame, meta: dict, timeline: Sequence[Assignment])
           f"reproduction.csv and reproduction.json.</p>"
         + f"<div class='scroll'><table class='teams'><thead><tr>{head}</tr></thead>"
           f"<tbody>{body_rows}</tbody></table></div>"
+        + consistency_html(consistency or {}, previews or {}, rules)
+        + repeats_html(results)
         + f"<h2>Run</h2><table><tbody>{settings}</tbody></table>"
         + ("<h2>GPU timeline (seconds since start; one team per GPU at a time)</h2><table><thead><tr>"
            "<th>team</th><th>GPU</th><th>start</th><th>end</th></tr></thead>"
@@ -221,16 +239,18 @@ def render_html(table: pd.DataFrame, meta: dict, timeline: Sequence[Assignment])
     return html_page("AI Flash Portrait — reproduction report", body)
 
 
-def write_report(output_dir: Path, table: pd.DataFrame, meta: dict,
-                 timeline: Sequence[Assignment]) -> dict[str, Path]:
+def write_report(output_dir: Path, table: pd.DataFrame, meta: dict, timeline: Sequence[Assignment],
+                 results: Sequence[TeamResult] = (), consistency: dict | None = None,
+                 previews: dict | None = None, rules=None) -> dict[str, Path]:
     """Write reproduction.csv, reproduction.json and reproduction.html; returns their paths."""
     output_dir.mkdir(parents=True, exist_ok=True)
     paths = {ext: output_dir / f"{REPORT_STEM}.{ext}" for ext in ("csv", "json", "html")}
     _atomic_write(paths["csv"], table.to_csv(index=False, float_format="%.6f"))
     records = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
     document = {"meta": meta, "teams": records,
+                "determinism": {r.team: r.repeat for r in results if r.repeat},
                 "timeline": [{"team": a.job, "gpu": a.slot, "start_s": round(a.start, 3),
                               "end_s": round(a.end, 3)} for a in timeline]}
     _atomic_write(paths["json"], json.dumps(document, indent=2, allow_nan=False) + "\n")
-    _atomic_write(paths["html"], render_html(table, meta, timeline))
+    _atomic_write(paths["html"], render_html(table, meta, timeline, results, consistency, previews, rules))
     return paths

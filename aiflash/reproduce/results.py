@@ -34,7 +34,9 @@ class TeamResult:
     runner: str = ""
     image: str | None = None
     submission_sha256: str = ""
+    programs_sha256: str = ""  # the bundle the programs came from ("" for program folders)
     steps: dict[str, dict] = field(default_factory=dict)
+    repeat: dict = field(default_factory=dict)  # repeats.summarise: determinism and timing
     started_at: str = ""
     finished_at: str = ""
 

@@ -26,6 +26,9 @@ from typing import Protocol
 from .errors import ReproductionError
 from .steps import PROGRAM_MOUNT, Step
 
+# Prints the installed aiflash distribution's version (the programs' own copy is read from the zip).
+VERSION_PROBE = "import importlib.metadata as m; print(m.version('aiflash'))"
+
 # `docker run` exits 125 when Docker itself failed (daemon down, unknown flag, image missing):
 # the organisers' problem, never the team's, so the team is retried on the next run. (The exit
 # status of a step is the organisers' program's, never the team's code's, which runs in a child
@@ -64,6 +67,9 @@ class Runner(Protocol):
 
     def describe(self, step: Step) -> list[str]:
         """The command line that ``run`` executes for ``step``."""
+
+    def version_probe(self) -> tuple[list[str], str]:
+        """The command printing the aiflash version the programs run with, and what to call it."""
 
     def run(self, step: Step) -> StepOutcome: ...
 
@@ -162,7 +168,8 @@ _SAFE_NAME = re.compile(r"[^a-zA-Z0-9_.-]+")
 class ContainerRunner:
     """Runs each step in the competition image with the isolation Codabench gives and more:
     no network, read-only root filesystem, every capability dropped, no privilege gain, pids,
-    memory and shared-memory limits, one GPU, and only the step's output folder writable."""
+    memory and shared-memory limits, one GPU. Writable: the step's output folder, the team's
+    private copy of its submission (as on Codabench) and a tmpfs /tmp; nothing else."""
 
     kind = "docker"
 
@@ -215,6 +222,10 @@ class ContainerRunner:
             argv += ["--mount", spec if mount.writable else spec + ",readonly"]
         return argv + [self.image, *step.command]
 
+    def version_probe(self) -> tuple[list[str], str]:
+        return ([self.docker, "run", "--rm", "--pull", "never", "--network", "none", "--user", self.user,
+                 "--entrypoint", "python3", self.image, "-c", VERSION_PROBE], f"image {self.image}")
+
     def preflight(self) -> None:
         try:
             result = subprocess.run([self.docker, "image", "inspect", "--format", "{{.Id}}", self.image],
@@ -266,6 +277,9 @@ class LocalRunner:
     def preflight(self) -> None:
         if not Path(self.python).exists():
             raise ReproductionError(f"Python interpreter {self.python} not found.")
+
+    def version_probe(self) -> tuple[list[str], str]:
+        return [self.python, "-c", VERSION_PROBE], f"this Python ({self.python})"
 
     def _host_path(self, step: Step, container_path: str) -> Path:
         return step.scratch / container_path.lstrip("/")

@@ -2,7 +2,9 @@
 
 A team is reproduced in two steps, laid out exactly as Codabench lays out its prediction and
 scoring jobs (``shared/spec/codabench.md`` §2.3): the program being run is mounted read-only at
-``/app/program`` (the working directory) and everything else is a named mount. The container
+``/app/program`` (the working directory) and everything else is a named mount. The team's
+submission is a private copy, writable as on Codabench (models write caches and converted weights
+next to themselves); everything else the team's code can see, but its output, is read-only. The container
 runner turns a :class:`Step` into ``docker run`` arguments; the local runner builds the same tree
 out of symbolic links and runs the same command with this Python. Neither adds anything the other
 lacks, so a test of the local runner exercises the same layout the container gets.
@@ -95,6 +97,19 @@ class TeamLayout:
         """Runner's own working space (the local runner's mount tree)."""
         return self.root / ".run"
 
+    @property
+    def repeats(self) -> Path:
+        """Runs 2..N of ``--repeat N``: ``repeats/run<k>/predictions`` (run 1 is ``predictions``)."""
+        return self.root / "repeats"
+
+    @property
+    def online(self) -> Path:
+        """The team's online outputs (``--online-outputs``), unpacked for comparison."""
+        return self.root / "online"
+
+    def run_predictions(self, run: int) -> Path:
+        return self.predictions if run == 1 else self.repeats / f"run{run}" / "predictions"
+
 
 @dataclass(frozen=True)
 class Programs:
@@ -126,21 +141,25 @@ def _under(target: str, *parts: str) -> str:
 
 
 def ingestion_step(team: str, layout: TeamLayout, data: Path, programs: Programs,
-                   gpu: str | None, timeout_s: float) -> Step:
-    """Run the team's code on the hidden inputs: Codabench's prediction job, ingestion container."""
+                   gpu: str | None, timeout_s: float, run: int = 1) -> Step:
+    """Run the team's code on the hidden inputs: Codabench's prediction job, ingestion container.
+    ``run`` > 1 (``--repeat``) writes to that run's own prediction folder and log."""
     input_data, submission, output = "/app/input_data", "/app/ingested_program", "/app/output"
+    suffix = "" if run == 1 else f"-run{run}"
     return Step(
         team=team, name=INGESTION, program=programs.ingestion,
         command=program_command(programs.ingestion, INGESTION) + (
             "--input-dir", input_data, "--submission-dir", submission, "--output-dir", output,
         ) + programs.ingestion_args,
         mounts=(
-            Mount(layout.submission, submission),
+            # Writable like Codabench's bind mount: the copy is this team's own, re-staged each run.
+            Mount(layout.submission, submission, writable=True),
             Mount(data / DATA_INPUT, _under(input_data, DATA_INPUT)),
             Mount(data / DATA_MASK, _under(input_data, DATA_MASK)),
-            Mount(layout.predictions, output, writable=True),
+            Mount(layout.run_predictions(run), output, writable=True),
         ),
-        gpu=gpu, log=layout.logs / f"{INGESTION}.log", scratch=layout.scratch / INGESTION,
+        gpu=gpu, log=layout.logs / f"{INGESTION}{suffix}.log",
+        scratch=layout.scratch / f"{INGESTION}{suffix}",
         timeout_s=timeout_s,
     )
 
