@@ -176,7 +176,8 @@ def measure_cases(cases: list[ImageCase], profile: Profile, device: str | None,
     layout = cpu_layout()
     # The lanes are sized before torch is imported; on CUDA the same lanes overlap the CPU work
     # of several images with the GPU's (the plan differs only in torch threads there).
-    plan = plan or scoring_plan(layout, "cpu")
+    chosen = plan
+    plan = chosen or scoring_plan(layout, "cpu")
     with_preview = previews is not None
     rows = []
     with _thread_pools(plan.torch_threads) as set_torch_threads, \
@@ -185,7 +186,7 @@ def measure_cases(cases: list[ImageCase], profile: Profile, device: str | None,
                  for case in cases[:plan.prefetch]]
         try:
             device = pick_device(device)  # imports torch
-            threads = scoring_plan(layout, device).torch_threads
+            threads = (chosen or scoring_plan(layout, device)).torch_threads
             set_torch_threads(threads)
             lpips_model = LpipsAlex(device, threads=threads)
 
