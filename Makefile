@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 WEIGHTS := $(VENV)/share/aiflash/lpips_alexnet_backbone.pt
 DEMO_OUT ?= demo_output
 
-.PHONY: setup weights demo test lint bench bench-ingestion bundle clean docker pin-image reproduce browser leaderboard
+.PHONY: setup weights demo test lint bench bench-ingestion bench-stats bundle clean docker pin-image reproduce browser leaderboard stats
 .DELETE_ON_ERROR:
 
 setup: $(INSTALLED) $(WEIGHTS)
@@ -52,6 +52,10 @@ bench: setup
 bench-ingestion: setup
 	$(PY) tools/bench_ingestion.py
 
+# Ranking statistics (issue 12): 12 teams x 100 images x 2,000 resamples against the 5 s budget.
+bench-stats: setup
+	$(PY) tools/bench_stats.py
+
 # The Codabench bundle, dist/aiflash-portrait-ntire2026.zip, from competition.yaml; phase data
 # default to reference_data/sample (organisers: BUNDLE_ARGS="--phase-data 2=DIR --phase-data 3=DIR").
 BUNDLE_ARGS ?=
@@ -89,15 +93,26 @@ reproduce: setup
 # The leaderboard site: one self-contained page + CSV/JSON of every table, e.g.
 #   make leaderboard PHASE2=phase2_export.csv REPRODUCTION=reproduction/reproduction.csv \
 #        SUBJECTIVE=assessment_output/subjective_scores.csv
+# With the ranking statistics (intervals, ties, expert agreement; Phase 3's per-image scores are
+# found next to the reproduction report): PHASE2_PER_IMAGE=DIR VOTES=votes/ KEY=sealed/key.json.
+# `make stats` prints the same statistics as tables for the challenge report.
 PHASE1 ?=
 PHASE2 ?=
 REPRODUCTION ?=
 SUBJECTIVE ?=
+PHASE2_PER_IMAGE ?=
+VOTES ?=
+KEY ?=
 LEADERBOARD_OUT ?= leaderboard_output
+LEADERBOARD_INPUTS = $(if $(PHASE1),--phase1 $(PHASE1)) $(if $(PHASE2),--phase2 $(PHASE2)) \
+	$(if $(REPRODUCTION),--reproduction $(REPRODUCTION)) $(if $(SUBJECTIVE),--subjective $(SUBJECTIVE)) \
+	$(if $(PHASE2_PER_IMAGE),--per-image phase2=$(PHASE2_PER_IMAGE)) $(if $(VOTES),--votes $(VOTES)) \
+	$(if $(KEY),--key $(KEY))
 leaderboard: $(INSTALLED)
-	$(VENV)/bin/aiflash leaderboard --output-dir $(LEADERBOARD_OUT) $(if $(PHASE1),--phase1 $(PHASE1)) \
-		$(if $(PHASE2),--phase2 $(PHASE2)) \
-		$(if $(REPRODUCTION),--reproduction $(REPRODUCTION)) $(if $(SUBJECTIVE),--subjective $(SUBJECTIVE))
+	$(VENV)/bin/aiflash leaderboard --output-dir $(LEADERBOARD_OUT) $(LEADERBOARD_INPUTS)
+
+stats: $(INSTALLED)
+	$(VENV)/bin/aiflash stats $(LEADERBOARD_INPUTS)
 
 clean:
 	rm -rf $(VENV) dist $(DEMO_OUT) .pytest_cache .ruff_cache

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "aiflash.commands.weights",
     "aiflash.commands.ingest",
     "aiflash.commands.leaderboard",
+    "aiflash.commands.stats",
     "aiflash.commands.assess",
     "aiflash.commands.reproduce",
     "aiflash.commands.bundle",

@@ -129,6 +129,7 @@ def submission_root(prediction_dir: Path) -> Path:
     root = prediction_dir
     while True:
         entries = _visible_entries(root)
+        _refuse_links(entries)
         dirs = [p for p in entries if p.is_dir()]
         has_images = any(p.is_file() and is_image_name(p.name) for p in entries)
         if len(dirs) == 1 and not has_images:
@@ -137,8 +138,20 @@ def submission_root(prediction_dir: Path) -> Path:
         return root
 
 
+def _refuse_links(entries: list[Path]) -> None:
+    """A result that is a symbolic link could point at the ground truth (a perfect score on a local
+    run): refused by name. Codabench's own unzip never creates links, so no honest result is one."""
+    for path in entries:
+        if path.is_symlink():
+            raise SubmissionError(
+                f"{path.name}: is a symbolic link, not a file; results must be real image files: copy "
+                f"the image instead of linking it."
+            )
+
+
 def find_predictions(prediction_dir: Path) -> dict[str, list[Path]]:
-    """Result images by stem (a stem may map to several files: reported as duplicates later)."""
+    """Result images by stem (a stem may map to several files: reported as duplicates later).
+    Symbolic links among the results are refused by name."""
     return dict(_images_by_stem(submission_root(prediction_dir)))
 
 
@@ -153,6 +166,13 @@ def match_cases(
     error, so those are reported with that reason rather than as "missing".
     """
     failed = failed_in_ingestion or {}
+    if not predictions and not failed:
+        example = next(iter(reference), "0001")
+        raise SubmissionError(
+            f"the submission holds no result images: a result zip must hold one PNG per ground-truth "
+            f"image ({len(reference)} here, e.g. {example}.png) at its root (or in one folder). Zip "
+            f"the images themselves, not the folder they are in, and check the zip is not empty."
+        )
     missing = sorted(set(reference) - set(predictions))
     failed_here = [s for s in missing if s in failed]
     missing = [s for s in missing if s not in failed]

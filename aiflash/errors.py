@@ -33,3 +33,7 @@ class ModelError(AiflashError):
 
 class BundleError(AiflashError):
     """The Codabench bundle or competition.yaml breaks a platform rule."""
+
+
+class StatisticsError(AiflashError):
+    """Per-image scores or votes cannot support the ranking statistics (different images, too few)."""

@@ -23,6 +23,42 @@ class MetricRange:
 
 
 @dataclass(frozen=True)
+class StatisticsSettings:
+    """How sure the ranking is (issue 12): bootstrap size, confidence level, seed, and the
+    probability below which two neighbours are shown as tied (``statistics`` in the YAML)."""
+
+    resamples: int = 2000
+    confidence: float = 0.95
+    seed: int = 2026
+    tie_threshold: float = 0.95  # P(upper neighbour truly ahead) below this: shown as tied
+    method: str = "percentile"  # bootstrap interval: "percentile" or "BCa" (scipy.stats.bootstrap)
+
+    @classmethod
+    def from_raw(cls, raw: dict | None, source: str) -> StatisticsSettings:
+        raw = dict(raw or {})
+        unknown = set(raw) - {"resamples", "confidence", "seed", "tie_threshold", "method"}
+        if unknown:
+            raise ProfileError(f"{source}: unknown statistics setting(s) {sorted(unknown)} (known: "
+                               f"resamples, confidence, seed, tie_threshold, method)")
+        default = cls()
+        try:
+            settings = cls(int(raw.get("resamples", default.resamples)),
+                           float(raw.get("confidence", default.confidence)),
+                           int(raw.get("seed", default.seed)),
+                           float(raw.get("tie_threshold", default.tie_threshold)),
+                           str(raw.get("method", default.method)))
+        except (TypeError, ValueError) as exc:
+            raise ProfileError(f"{source}: malformed statistics settings ({exc})") from exc
+        if settings.resamples < 100:
+            raise ProfileError(f"{source}: statistics.resamples must be at least 100")
+        if not 0.5 < settings.confidence < 1 or not 0.5 <= settings.tie_threshold < 1:
+            raise ProfileError(f"{source}: statistics.confidence and tie_threshold must lie in (0.5, 1)")
+        if settings.method not in ("percentile", "BCa"):
+            raise ProfileError(f"{source}: statistics.method must be percentile or BCa")
+        return settings
+
+
+@dataclass(frozen=True)
 class OutputConsistency:
     """Tolerances for comparing reproduced result images with the online ones (default.yaml's
     ``output_consistency``; used by ``aiflash reproduce --online-outputs`` and ``--repeat``)."""
@@ -59,6 +95,7 @@ class Profile:
     lpips_box_margin: int
     extra_metrics: tuple[str, ...] = ()
     final_ranking: dict = field(default_factory=dict)
+    statistics: StatisticsSettings = field(default_factory=StatisticsSettings)
     source: str = ""
     output_consistency: OutputConsistency = field(default_factory=OutputConsistency)
 
@@ -117,6 +154,7 @@ def load_profile(spec: str = "default") -> Profile:
             lpips_box_margin=int(raw["lpips_box_margin"]),
             extra_metrics=tuple(raw.get("extra_metrics") or ()),
             final_ranking=dict(raw.get("final_ranking") or {}),
+            statistics=StatisticsSettings.from_raw(raw.get("statistics"), source),
             source=source,
             output_consistency=_output_consistency(raw.get("output_consistency")),
         )

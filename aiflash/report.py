@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import StatisticsError
 from .formula import ScoreBreakdown, compute_score
 from .previews import ERROR_FULL_SCALE, ImagePreview
 from .profile import Profile
+from .stats.objective import score_interval
 
 # Keys of scores.json; the leaderboard's column keys must be among them (Codabench drops others).
 LEADERBOARD_KEYS = ("Score", "GlobalScore", "LPIPS_person", "DeltaE_person", "PSNR_bg", "SSIM_global")
@@ -117,7 +119,8 @@ def detailed_results_html(result_scores: dict[str, float], breakdown: ScoreBreak
     body = (
         "<h1>AI Flash Portrait — detailed results</h1>"
         f"<div class='score'>Score {breakdown.score:.4f}</div>"
-        f"<p class='muted'>{len(per_image)} images · profile <b>{html.escape(profile.name)}</b>. "
+        + _score_interval_html(per_image, profile)
+        + f"<p class='muted'>{len(per_image)} images · profile <b>{html.escape(profile.name)}</b>. "
         f"Score = {profile.score_offset:g} + {profile.score_scale:g} × Σ wₖ·cₖ over the components "
         f"below; wₖ = baseₖ·exp({profile.sensitivity:g}·(1−cₖ)), normalised.</p>"
         f"<h2>Summary</h2>{_table(summary)}"
@@ -130,6 +133,19 @@ def detailed_results_html(result_scores: dict[str, float], breakdown: ScoreBreak
         + f"<h2>Per image</h2><div class='scroll'>{_table(per_image)}</div>"
     )
     return html_page("AI Flash Portrait — detailed results", body, css=_REPORT_CSS)
+
+
+def _score_interval_html(per_image: pd.DataFrame, profile: Profile) -> str:
+    """The Score's confidence interval over the images (issue 12), or nothing for one image."""
+    try:
+        low, high = score_interval(per_image, profile)
+    except StatisticsError:
+        return ""
+    settings = profile.statistics
+    return (f"<p class='muted' id='score-interval'>{settings.confidence:.0%} interval over the "
+            f"{len(per_image)} images: <b>[{low:.4f}, {high:.4f}]</b> ({settings.resamples:,} "
+            f"bootstrap resamples of the images, seed {settings.seed}): how far the Score could move "
+            f"on another draw of test images like these.</p>")
 
 
 def write_detailed_html(output_dir: Path, page: str) -> Path:

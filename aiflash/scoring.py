@@ -21,7 +21,7 @@ from .device import ScoringPlan, cpu_layout, pick_device, scoring_plan
 from .discovery import INPUT_DIR, ImageCase, find_predictions, find_reference, match_cases
 from .errors import ReferenceDataError, SubmissionError
 from .formula import ScoreBreakdown, compute_score
-from .images import IMAGE_SUFFIXES, read_person_mask, read_rgb, read_rgb_reduced
+from .images import IMAGE_SUFFIXES, declared_size, read_person_mask, read_rgb, read_rgb_reduced
 from .metrics.deltae import person_delta_e
 from .metrics.lpips import LpipsAlex, person_lpips
 from .metrics.psnr import background_psnr
@@ -68,12 +68,19 @@ def load_case(case: ImageCase) -> LoadedCase:
         raise ReferenceDataError(
             f"{case.mask_path}: mask has no person pixel (all values < 128); fix the reference data."
         )
-    result, note = read_rgb(case.prediction_path, error=SubmissionError)
-    if result.shape != gt.shape:
+    # The header first: a result of the wrong size is refused before a pixel of it is decoded.
+    declared = declared_size(case.prediction_path, error=SubmissionError)
+    shape = declared.displayed if declared is not None else None
+    if shape is None or shape == gt.shape[:2]:
+        result, note = read_rgb(case.prediction_path, error=SubmissionError)
+        shape = result.shape[:2]
+    if shape != gt.shape[:2]:
+        why = declared.orientation_note() if declared is not None else ""
         raise SubmissionError(
-            f"{case.prediction_path.name}: result for image {case.stem} is {_size(result)} (WxH) but "
-            f"its ground truth is {_size(gt)}; results must keep the input's exact resolution "
-            f"(no rescaling)."
+            f"{case.prediction_path.name}: result for image {case.stem} is {shape[1]}x{shape[0]} (WxH) "
+            f"but its ground truth is {_size(gt)}; "
+            + (f"{why}." if why and (declared.height, declared.width) == gt.shape[:2] else
+               "results must keep the input's exact resolution (no rescaling).")
         )
     return LoadedCase(case, result, gt, person, note)
 

@@ -81,7 +81,7 @@ def test_result_zip_is_copied_and_scored(tmp_path):
 def test_time_limit_kills_the_job(tmp_path):
     started = time.monotonic()
     result = run(tmp_path, "time.sleep(60)\n", limit=1)
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 45  # killed long before the 60 s sleep ends, even when loaded
     assert result.status == "Failed"
     assert result.reason == "Execution Time Limit exceeded. Limit was 1 seconds"
 

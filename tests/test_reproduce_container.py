@@ -236,8 +236,10 @@ def _config(world, docker: Path, **changes) -> ReproductionConfig:
     return ReproductionConfig(**fields)
 
 
-def test_two_gpus_three_teams_never_share_a_gpu(world, fake_docker):
+def test_two_gpus_three_teams_never_share_a_gpu(world, fake_docker, monkeypatch):
     docker, log = fake_docker
+    # Containers long enough that the two GPUs' first tenures overlap even on a loaded machine.
+    monkeypatch.setenv("FAKE_DOCKER_SLEEP", "2")
     outcome = run(_config(world, docker), log=lambda message: None)
     # The scheduler's own record: three tenures, both GPUs used, in parallel, never overlapping.
     timeline = outcome.timeline

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..leaderboard import columns as C
@@ -138,14 +139,49 @@ def parse_rank_weights(text: str) -> tuple[float, ...]:
     return weights
 
 
+def normalise_points(points: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Linear map of points to [low, high] along the last axis (one row of teams per resample):
+    most points -> high, fewest -> low, all equal -> middle."""
+    points = np.asarray(points, dtype=float)
+    least, most = points.min(axis=-1, keepdims=True), points.max(axis=-1, keepdims=True)
+    spread = most - least
+    scaled = (points - least) / np.where(spread > 0, spread, 1.0)
+    return np.where(spread > 0, low + (high - low) * scaled, (low + high) / 2)
+
+
 def normalise(points: dict[str, float], low: float, high: float) -> dict[str, float]:
     """Linear map of points to [low, high]: most points -> high, fewest -> low, all equal -> middle."""
     if not points:
         return {}
-    least, most = min(points.values()), max(points.values())
-    if most == least:
-        return {team: (low + high) / 2 for team in points}
-    return {team: low + (high - low) * (p - least) / (most - least) for team, p in points.items()}
+    mapped = normalise_points(np.array(list(points.values())), low, high)
+    return {team: float(v) for team, v in zip(points, mapped, strict=True)}
+
+
+def points_tensor(ballots: list[Ballot], key: Key,
+                  rank_weights: tuple[float, ...] = (1.0,) * TOP) -> np.ndarray:
+    """Votes as points[expert, image, team] (the order of ``ballots``, ``key.images``,
+    ``key.teams``): the rank weight of the place the expert gave that team on that image."""
+    images = {image: i for i, image in enumerate(key.images)}
+    teams = {team: t for t, team in enumerate(key.teams)}
+    points = np.zeros((len(ballots), len(images), len(teams)))
+    for e, ballot in enumerate(ballots):
+        for image, picks in ballot.votes.items():
+            for rank, label in enumerate(picks):
+                points[e, images[image], teams[key.labels[image][label]]] = rank_weights[rank]
+    return points
+
+
+def vote_files(items: list[Path]) -> list[Path]:
+    """Vote files named directly or found (``*.json``) in the given folders."""
+    files: list[Path] = []
+    for item in items:
+        if item.is_dir():
+            files += sorted(item.glob("*.json"))
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise AssessmentError(f"{item}: vote file or folder not found.")
+    return files
 
 
 def tally(ballots: list[Ballot], key: Key, low: float, high: float,

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import yaml
 
+from ..archives import safe_extract
 from ..discovery import find_predictions, submission_root
-from ..errors import AiflashError, BundleError
+from ..errors import AiflashError, BundleError, SubmissionError
 from ..images import is_image_name, read_rgb
 from ..ingestion.record import read_ingestion
 from .build import SAMPLE_DATA, stage_program
@@ -114,8 +115,8 @@ def check_layout(submission: Path, code: bool, findings: Findings) -> None:
 
 def check_results(submission: Path, manifest: dict, scratch: Path, findings: Findings) -> None:
     """Result stems and sizes against the manifest, decoding every image as the scorer does."""
-    with zipfile.ZipFile(submission) as archive:
-        archive.extractall(scratch)
+    safe_extract(submission, scratch, error=SubmissionError,
+                 must_hold="one <stem>.png per input image, at the zip root")
     root = submission_root(scratch)
     if root != scratch:
         findings.notes.append(f"results are inside {root.relative_to(scratch).as_posix()}/: accepted (the "

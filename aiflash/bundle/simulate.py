@@ -9,10 +9,10 @@ the submission goes through ``worker.run_submission``.
 from __future__ import annotations
 
 import shutil
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..archives import safe_extract
 from ..errors import BundleError
 from .competition import effective_time_limit, is_code_phase, phase, phase_task
 from .validate import DEFAULT_QUEUE_TIME_CAP, errors, load_yaml, validate_bundle
@@ -34,12 +34,8 @@ class PhaseSetup:
 
 def unpack_bundle(bundle: Path, target: Path) -> dict:
     """Extract the bundle and refuse it, listing every problem, where Codabench would refuse it."""
-    try:
-        with zipfile.ZipFile(bundle) as archive:
-            archive.extractall(target)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise BundleError(f"{bundle}: not a readable zip ({exc}); Codabench says "
-                          f"\"Bad zip file uploaded.\"") from exc
+    safe_extract(bundle, target, error=lambda message: BundleError(
+        f"{message} (Codabench says \"Bad zip file uploaded.\")"))
     competition, problems = load_yaml(target)
     problems = problems if competition is None else validate_bundle(target)
     if errors(problems):
@@ -56,12 +52,8 @@ def materialise(root: Path, value: str, target: Path) -> Path:
         source = Path(archive)
     if not source.is_file():
         raise BundleError(f"{value}: not in the bundle (a dataset key on Codabench cannot be simulated).")
-    try:
-        with zipfile.ZipFile(source) as opened:
-            opened.extractall(target)
-    except zipfile.BadZipFile as exc:
-        raise BundleError(f"{value}: not a zip; the worker would fail with "
-                          f"\"Bad or empty zip file\".") from exc
+    safe_extract(source, target, error=lambda message: BundleError(
+        f"{value}: {message} (the worker would fail with \"Bad or empty zip file\")"))
     target.mkdir(parents=True, exist_ok=True)
     return target
 

@@ -17,6 +17,8 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from ..archives import check_zip, safe_extract
+from ..errors import BundleError
 from ..report import LEADERBOARD_KEYS
 from . import DOCKER_IMAGE
 from .dates import codabench_datetime, date_problem
@@ -190,6 +192,11 @@ class _Checker:
         if not zipfile.is_zipfile(path):
             self.add("dataset-zip", f"{where}: {value} is a file but not a zip; the worker unzips every "
                                     f"dataset (\"Bad or empty zip file\"); give a folder or a zip.")
+            return
+        try:  # metadata files are read from the zip below: a bomb is refused first
+            check_zip(path, error=BundleError)
+        except BundleError as exc:
+            self.add("dataset-zip", f"{where}: {exc}")
             return
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist() if not n.endswith("/")]
@@ -703,8 +710,7 @@ def validate_bundle(root: Path, scorer_keys: tuple[str, ...] = LEADERBOARD_KEYS)
 def validate_zip(bundle: Path, workdir: Path) -> list[Problem]:
     """Unpack a bundle zip as Codabench does (extractall; competition.yaml at the root) and validate it."""
     try:
-        with zipfile.ZipFile(bundle) as archive:
-            archive.extractall(workdir)
-    except zipfile.BadZipFile:
-        return [Problem("zip", f"{bundle}: not a valid zip (Codabench: \"Bad zip file uploaded.\").")]
+        safe_extract(bundle, workdir, error=BundleError)
+    except BundleError as exc:
+        return [Problem("zip", f"{exc} (Codabench: \"Bad zip file uploaded.\").")]
     return validate_bundle(workdir)

@@ -42,12 +42,12 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from ..archives import safe_extract
 from .validate import METADATA_NAMES
 
 # The worker's replace_legacy_metadata_command, for the cases we run (no ingestion during scoring).
@@ -140,12 +140,9 @@ class SubmissionFailed(Exception):
 
 
 def unzip(archive: Path, target: Path) -> None:
-    """The worker's extraction (ZipFile.extractall); a bad zip fails the submission."""
-    try:
-        with zipfile.ZipFile(archive) as opened:
-            opened.extractall(target)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise SubmissionFailed(f"{BAD_ZIP}: {archive.name} ({exc})") from exc
+    """The worker's extraction (ZipFile.extractall), through the package's checked extractor so a
+    zip bomb or an escaping path is refused here too; a bad zip fails the submission."""
+    safe_extract(archive, target, error=lambda message: SubmissionFailed(f"{BAD_ZIP}: {message}"))
     target.mkdir(parents=True, exist_ok=True)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..assess import AssessmentError, Key, PrepareOptions, prepare, read_ballots, tally
-from ..assess.tally import check_pages, parse_rank_weights
+from ..assess import Key, PrepareOptions, prepare, read_ballots, tally
+from ..assess.tally import check_pages, parse_rank_weights, vote_files
 from ..leaderboard import FinalSettings, final_ranking, load_results, load_subjective
 from ..leaderboard import columns as C
 from ..leaderboard.site import apply_discrepancy_policy, write_text
@@ -46,25 +46,13 @@ def run_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _vote_files(items: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for item in items:
-        if item.is_dir():
-            files += sorted(item.glob("*.json"))
-        elif item.is_file():
-            files.append(item)
-        else:
-            raise AssessmentError(f"{item}: vote file or folder not found.")
-    return files
-
-
 def run_tally(args: argparse.Namespace) -> int:
     settings = FinalSettings.from_profile(load_profile(args.profile))
     weights = parse_rank_weights(args.rank_weights)
     key = Key.read(args.key)
     if args.pages_dir:
         check_pages(key, args.pages_dir)
-    ballots = read_ballots(_vote_files(args.votes), key, args.allow_missing_experts)
+    ballots = read_ballots(vote_files(args.votes), key, args.allow_missing_experts)
     table = tally(ballots, key, settings.subjective_low, settings.subjective_high, weights)
     paths = _write_table(table, args.output_dir, SUBJECTIVE_FILE)
     print(f"Tallied {len(ballots)} expert(s) × {len(key.images)} images; rank weights "

@@ -15,6 +15,7 @@ from ..ingestion.runner import (
     IngestionConfig,
     run_ingestion,
 )
+from ..sandbox import SandboxReport
 from . import add_folder_options
 
 CODABENCH_DEFAULTS = {
@@ -51,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: dict[str, str] | No
                         help="total time for the whole run; keep it below the phase's "
                              f"execution_time_limit (default: {DEFAULT_TIME_BUDGET_S:g})")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("--allow-network", action="store_true",
+                        help="let the model open TCP connections (denied by default where the kernel's "
+                             "Landlock supports it)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run the model unconfined: no write, network, file-size or process limits "
+                             "(for trusted code, or to compare)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
 
 
@@ -60,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         input_dir=args.input_dir, submission_dir=args.submission_dir, output_dir=args.output_dir,
         device=args.device, policy=args.policy, image_time_limit_s=args.image_time_limit,
         load_time_limit_s=args.load_time_limit, time_budget_s=args.time_budget,
+        allow_network=args.allow_network, sandbox=not args.no_sandbox,
         progress=tty and not args.quiet, verbose=not tty and not args.quiet,
     )
     outcome = run_ingestion(config)
@@ -77,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  mean model time per image {record['mean_model_s']:.3f} s"
               + (f", peak GPU memory {record['peak_gpu_memory_mb']:.0f} MB"
                  if record["peak_gpu_memory_mb"] is not None else ""))
+    if record.get("sandbox"):
+        print(f"  sandbox: {SandboxReport(**record['sandbox']).summary()}")
+    if record.get("stray_processes_ended"):
+        print(f"  ended {record['stray_processes_ended']} stray process(es) the model left running")
     for finding in record["guard_findings"][:10]:
         print(f"  guard: {finding.get('image') or '(folder)'}: {finding['caller']} called "
               f"{finding['function']} ({finding['direction']} {finding['channels']}-channel data "

@@ -34,6 +34,14 @@ import numpy as np
 from ..discovery import INPUT_DIR, find_code_root, find_inputs, find_predictions
 from ..errors import AiflashError, ModelError, ReferenceDataError
 from ..images import read_rgb, write_png
+from ..sandbox import (
+    become_subreaper,
+    cache_environment,
+    default_writable,
+    descendants,
+    end_descendants,
+    terminate_as_exit,
+)
 from .api import FOLDER, MODEL_FILE, PER_IMAGE
 from .audit import Finding
 from .capture import ModelOutput
@@ -65,6 +73,8 @@ class IngestionConfig:
     image_time_limit_s: float = DEFAULT_IMAGE_TIME_LIMIT_S
     load_time_limit_s: float = DEFAULT_LOAD_TIME_LIMIT_S
     time_budget_s: float = DEFAULT_TIME_BUDGET_S
+    allow_network: bool = False  # True: TCP left open to the model (see sandbox.py)
+    sandbox: bool = True  # False: the model runs unconfined (--no-sandbox)
     progress: bool = False  # a progress bar (on a terminal)
     verbose: bool = True  # one line per image (logs)
 
@@ -114,7 +124,9 @@ class _WorkerProcess:
                    "--parent-pid", str(os.getpid())]
         if config.device:
             command += ["--device", config.device]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        command += sandbox_arguments(config, code_root, scratch)
+        caches = cache_environment(scratch) if config.sandbox else {}
+        env = {**caches, **os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             command, cwd=package_parent, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, pass_fds=(child_end.fileno(),), start_new_session=True)
@@ -212,6 +224,9 @@ class _Run:
         self.findings: list[dict] = []
         self.notes: list[str] = []
         self.environment: dict = {}
+        self.sandbox: dict | None = None  # what the worker reported active
+        self.strays_ended = 0
+        self.spare: set[int] = set()  # processes the caller had before the run: never ended here
         self.api: str | None = None
         self.load_s: list[float] = []
         self.ready_s: list[float] = []
@@ -241,6 +256,8 @@ class _Run:
                        "load_time_limit_s": limits.load_time_limit_s,
                        "time_budget_s": limits.time_budget_s},
             "environment": self.environment,
+            "sandbox": self.sandbox,
+            "stray_processes_ended": self.strays_ended,
             "started_at": self.started_at,
             "total_s": round(time.monotonic() - self.started, 3),
             "load_s": self.load_s,
@@ -295,6 +312,8 @@ class _Run:
     # -- workers ---------------------------------------------------------------------------------
     def _start_worker(self) -> _WorkerProcess | None:
         """A worker with the model loaded, or None (the reason in self.load_error)."""
+        if self.workers:  # a restart: daemons the last worker left must not run beside the next one
+            self.strays_ended += end_descendants(self.spare)
         limit = min(self.config.load_time_limit_s, self._remaining())
         if limit <= 0:
             self.load_error = (f"not run: the total time budget of {self.config.time_budget_s:g} s was "
@@ -326,6 +345,7 @@ class _Run:
             )
             return None
         self.environment = reply.get("environment") or self.environment
+        self.sandbox = self.environment.pop("sandbox", None) or self.sandbox
         if reply["op"] == "load_failed":
             self.load_error, self.load_details = reply["error"], reply.get("details")
             worker.stop()
@@ -468,7 +488,11 @@ class _Run:
 
     def _collect_folder_results(self, folder: Path, sizes: dict, reason: str | None) -> None:
         """Validate every file main() wrote (name, decodability, 8-bit RGB, size) and keep the good."""
-        written = find_predictions(folder)
+        try:
+            written = find_predictions(folder)
+        except AiflashError as exc:  # e.g. a symbolic link among the results
+            self._fail_pending(f"main() wrote {exc}")
+            return
         extra = sorted(p.name for stem, paths in written.items() if stem not in self.inputs for p in paths)
         if extra:
             self.notes.append(f"main() wrote files that match no input, ignored: {', '.join(extra[:10])}")
@@ -506,6 +530,12 @@ class _Run:
         for worker in self._started_workers:  # normally all stopped already; after an error of ours, not
             if worker.process.poll() is None:
                 worker.kill()
+        # Daemons the model left (double fork + setsid escapes the process-group kill) were
+        # re-parented to this process (a subreaper): end them all.
+        self.strays_ended += end_descendants(self.spare)
+        if self.strays_ended and self.config.verbose:
+            print(f"Ended {self.strays_ended} stray process(es) the model left running.", flush=True)
+        self.notes.extend(remove_reserved_outputs(self.config.output_dir))
         self._settle_writes(0)
         self._writer.shutdown()
         for stem in self._pending():  # only after an internal error of ours
@@ -515,6 +545,30 @@ class _Run:
         self.output.finish()
         self.status = "complete" if all(e["status"] == "ok" for e in self.images.values()) else "failed"
         self.save()
+
+
+def sandbox_arguments(config: IngestionConfig, code_root: Path, scratch: Path) -> list[str]:
+    """The worker's sandbox options: where the model may write, and what is switched off."""
+    if not config.sandbox:
+        return ["--no-sandbox"]
+    arguments = []
+    for folder in default_writable(code_root, scratch):
+        arguments += ["--writable", str(folder)]
+    return arguments + (["--allow-network"] if config.allow_network else [])
+
+
+def remove_reserved_outputs(output_dir: Path) -> list[str]:
+    """Codabench writes ``metadata`` into the output after the job and fails the submission if it
+    is already there (spec §2.8): one written by the model is removed, with a note."""
+    path = output_dir / "metadata"
+    if not (path.exists() or path.is_symlink()):
+        return []
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    return ["the model wrote a file named 'metadata' into the output folder: removed (Codabench "
+            "reserves that name and would fail the submission); write elsewhere, e.g. /tmp."]
 
 
 def _write_result(target: Path, rgb: np.ndarray) -> None:
@@ -538,8 +592,10 @@ def run_ingestion(config: IngestionConfig) -> IngestionOutcome:
     config = replace(config, input_dir=config.input_dir.resolve(), output_dir=config.output_dir.resolve())
     inputs = find_inputs(config.input_dir)
     config.output_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="aiflash-ingestion-") as scratch:
+    become_subreaper()
+    with tempfile.TemporaryDirectory(prefix="aiflash-ingestion-") as scratch, terminate_as_exit():
         run = _Run(config, code_root.resolve(), inputs, Path(scratch))
+        run.spare = set(descendants(os.getpid()))
         run.save()
         try:
             run.execute()

@@ -235,6 +235,17 @@ def _prepare_process(code_root: Path, stack_dump: Path) -> None:
     sys.dont_write_bytecode = True  # leave the submission folder as it was unpacked (maybe read-only)
 
 
+def _contain(args: argparse.Namespace, device: str) -> dict:
+    """The sandbox, applied just before participant code is imported; what is active."""
+    from .. import sandbox
+
+    if args.no_sandbox:
+        return sandbox.unconfined().as_dict()
+    policy = sandbox.SandboxPolicy(writable=tuple(args.writable), network=args.allow_network,
+                                   gpu=device.startswith("cuda"))
+    return sandbox.confine(policy).as_dict()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run a participant's model for the ingestion program.")
     parser.add_argument("--submission-dir", type=Path, required=True)
@@ -243,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", required=True)
     parser.add_argument("--device", default=None)
     parser.add_argument("--parent-pid", type=int, default=None)
+    parser.add_argument("--writable", type=Path, action="append", default=[],
+                        help="a folder the model may write beneath (repeated)")
+    parser.add_argument("--allow-network", action="store_true")
+    parser.add_argument("--no-sandbox", action="store_true")
     args = parser.parse_args(argv)
     if args.parent_pid:
         _die_with_parent(args.parent_pid)
@@ -264,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         environment = _environment(device)
         worker = Worker(code_root, device, args.policy, audit)
+        environment["sandbox"] = _contain(args, device)
         ready = worker.load()
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..formula import final_score
 from ..profile import Profile
 from . import columns as C
 from .sources import LeaderboardError
@@ -110,8 +111,8 @@ def final_ranking(objective: pd.DataFrame, subjective: pd.DataFrame,
                 row.update({C.DISQUALIFIED: True,
                             C.REASON: str(result.get(C.REASON) or "disqualified")})
             else:
-                row[C.FINAL] = (settings.objective_weight * row[C.SCORE]
-                                + settings.subjective_weight * row[C.SUBJECTIVE])
+                row[C.FINAL] = float(final_score(row[C.SCORE], row[C.SUBJECTIVE],
+                                                 settings.objective_weight, settings.subjective_weight))
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[C.TEAM, C.FINAL, C.SCORE, C.SUBJECTIVE, C.TIE_BREAK,
                                         C.DISQUALIFIED, C.REASON])

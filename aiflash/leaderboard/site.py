@@ -14,6 +14,14 @@ import pandas as pd
 from ..profile import Profile
 from ..report import html_page
 from . import columns as C
+from .confidence import (
+    Statistics,
+    agreement_table,
+    confidence_table,
+    link_table,
+    weights_table,
+    with_intervals,
+)
 from .ranking import FinalSettings, final_ranking, ranked
 from .tables import Column, Table, render
 
@@ -68,21 +76,26 @@ ONLINE_PHASES = {
 }
 
 
-def online_table(results: pd.DataFrame, profile: Profile, phase: int = 2) -> Table:
+def online_table(results: pd.DataFrame, profile: Profile, phase: int = 2,
+                 statistics: Statistics | None = None) -> Table:
     """An online (Codabench) phase: rank, team, Score and every metric."""
     slug, title, what = ONLINE_PHASES[phase]
     rows = ranked(results)
     columns = [RANK, TEAM, *_metric_columns(profile, dash_if_disqualified=True)]
     if rows[C.DISQUALIFIED].astype(bool).any():  # e.g. a submission without a Score
         columns.append(Column("status", "Status", kind="status", ok_label=""))
+    exports: tuple[str, ...] = ()
+    if statistics is not None and slug in statistics.objective:
+        rows, columns, exports = with_intervals(rows, columns, statistics.objective[slug].table(), C.SCORE)
     return Table(
         slug, title, tuple(columns), rows,
         intro=(f"<p class='intro'>{what} Ranked by Score; ties broken by LPIPS_person (lower is "
                f"better). Click a column header to sort.</p>"),
-        export_columns=("rank", C.TEAM, *C.DISPLAY_METRICS))
+        export_columns=("rank", C.TEAM, *C.DISPLAY_METRICS, *exports))
 
 
-def phase3_table(reproduction: pd.DataFrame, profile: Profile) -> Table:
+def phase3_table(reproduction: pd.DataFrame, profile: Profile,
+                 statistics: Statistics | None = None) -> Table:
     rows = ranked(reproduction)
     flagged = int((rows[C.DISCREPANCY].astype(bool) & ~rows[C.DISQUALIFIED].astype(bool)).sum())
     dq = int(rows[C.DISQUALIFIED].astype(bool).sum())
@@ -94,6 +107,10 @@ def phase3_table(reproduction: pd.DataFrame, profile: Profile) -> Table:
         Column("status", "Status", kind="status"),
         *metrics,
     )
+    exports: tuple[str, ...] = ()
+    if statistics is not None and "phase3" in statistics.objective:
+        rows, columns, exports = with_intervals(rows, columns, statistics.objective["phase3"].table(),
+                                                C.SCORE)
     return Table(
         "phase3", "Phase 3 — Final test (reproduced by the organisers)", columns, rows,
         intro=("<p class='intro'>Each finalist's code re-run by the organisers on unified hardware "
@@ -102,10 +119,11 @@ def phase3_table(reproduction: pd.DataFrame, profile: Profile) -> Table:
                f"<b>{dq}</b> team{'' if dq == 1 else 's'} disqualified (shown as “–” with the "
                "reason).</p>"),
         export_columns=("rank", C.TEAM, *C.DISPLAY_METRICS, C.ONLINE_SCORE, C.DIFFERENCE,
-                        C.DISCREPANCY, C.STATUS, C.DISQUALIFIED, C.REASON))
+                        C.DISCREPANCY, C.STATUS, C.DISQUALIFIED, C.REASON, *exports))
 
 
-def experts_table(subjective: pd.DataFrame, settings: FinalSettings) -> Table:
+def experts_table(subjective: pd.DataFrame, settings: FinalSettings,
+                  statistics: Statistics | None = None) -> Table:
     rows = ranked(subjective, primary=C.SUBJECTIVE)
     columns = [RANK, TEAM]
     counts = (
@@ -117,16 +135,22 @@ def experts_table(subjective: pd.DataFrame, settings: FinalSettings) -> Table:
                 for k, label, hint in counts if k in rows.columns]
     columns.append(Column(C.SUBJECTIVE, "Expert score", decimals=2, higher_is_better=True,
                           hint=f"normalised to {settings.subjective_low:g}–{settings.subjective_high:g}"))
+    exports: tuple[str, ...] = ()
+    if statistics is not None and statistics.experts is not None:
+        rows, columns, exports = with_intervals(rows, columns, statistics.experts.subjective.table(
+            C.SUBJECTIVE), C.SUBJECTIVE, C.SUBJECTIVE, with_rank=True)
     return Table(
         "experts", "Expert blind assessment", tuple(columns), rows,
         intro=(f"<p class='intro'>Experts ranked anonymised results (Top-3 per image). Points are "
                f"normalised linearly to {settings.subjective_low:g}–{settings.subjective_high:g}: "
                f"most chosen team {settings.subjective_high:g}, least chosen "
                f"{settings.subjective_low:g} (all equal → {settings.subjective_mid:g}).</p>"),
-        export_columns=("rank", C.TEAM, C.TOP3, C.FIRST, C.SECOND, C.THIRD, C.POINTS, C.SUBJECTIVE))
+        export_columns=("rank", C.TEAM, C.TOP3, C.FIRST, C.SECOND, C.THIRD, C.POINTS, C.SUBJECTIVE,
+                        *exports))
 
 
-def final_table(objective: pd.DataFrame, subjective: pd.DataFrame, settings: FinalSettings) -> Table:
+def final_table(objective: pd.DataFrame, subjective: pd.DataFrame, settings: FinalSettings,
+                statistics: Statistics | None = None) -> Table:
     rows = final_ranking(objective, subjective, settings)
     columns = (
         RANK, TEAM,
@@ -137,6 +161,10 @@ def final_table(objective: pd.DataFrame, subjective: pd.DataFrame, settings: Fin
                hint=f"subjective, weight {settings.subjective_weight:g}"),
         Column("status", "Status", kind="status", ok_label=""),
     )
+    exports: tuple[str, ...] = ()
+    if statistics is not None and statistics.experts is not None and statistics.experts.final:
+        rows, columns, exports = with_intervals(rows, columns, statistics.experts.final.table(C.FINAL),
+                                                C.FINAL, C.FINAL, with_rank=True)
     formula = html.escape(settings.formula("Score", "expert score"))
     return Table(
         "final", "Final ranking", columns, rows,
@@ -144,31 +172,66 @@ def final_table(objective: pd.DataFrame, subjective: pd.DataFrame, settings: Fin
                f"reproduced Phase 3 results; expert score from the blind assessment. Ties broken by "
                f"Score, then LPIPS_person.</p>"),
         export_columns=("rank", C.TEAM, C.FINAL, C.SCORE, C.SUBJECTIVE, C.TIE_BREAK, C.DISQUALIFIED,
-                        C.REASON))
+                        C.REASON, *exports))
 
 
 def build_site(profile: Profile, *, phase1: pd.DataFrame | None = None,
                phase2: pd.DataFrame | None = None,
                reproduction: pd.DataFrame | None = None, subjective: pd.DataFrame | None = None,
                title: str = "NTIRE 2026 RAIM · Track 3 — AI Flash Portrait", generated: str = "",
-               disqualify_discrepancies: bool = False) -> Site:
-    """All tables that the given inputs allow, and the page that shows them."""
+               disqualify_discrepancies: bool = False, statistics: Statistics | None = None) -> Site:
+    """All tables that the given inputs allow, and the page that shows them.
+
+    ``statistics`` (``confidence.compute_statistics``, on the same inputs after the discrepancy
+    policy) adds the intervals, tie marks and the statistics sections.
+    """
     settings = FinalSettings.from_profile(profile)
     tables: list[Table] = []
     if reproduction is not None and disqualify_discrepancies:
         reproduction = apply_discrepancy_policy(reproduction)
     if reproduction is not None and subjective is not None:
-        tables.append(final_table(reproduction, subjective, settings))
+        tables.append(final_table(reproduction, subjective, settings, statistics))
+    tables += statistics_tables(statistics, profile, subjective)
     if reproduction is not None:
-        tables.append(phase3_table(reproduction, profile))
+        tables.append(phase3_table(reproduction, profile, statistics))
+        tables += _confidence_tables(statistics, "phase3")
     if subjective is not None:
-        tables.append(experts_table(subjective, settings))
+        tables.append(experts_table(subjective, settings, statistics))
     if phase2 is not None:
-        tables.append(online_table(phase2, profile, 2))
+        tables.append(online_table(phase2, profile, 2, statistics))
+        tables += _confidence_tables(statistics, "phase2")
     if phase1 is not None:
-        tables.append(online_table(phase1, profile, 1))
+        tables.append(online_table(phase1, profile, 1, statistics))
+        tables += _confidence_tables(statistics, "phase1")
     return Site(title, tuple(tables), page(title, tables, generated, settings,
                                             final_missing=subjective is not None and reproduction is None))
+
+
+def _confidence_tables(statistics: Statistics | None, slug: str) -> list[Table]:
+    if statistics is None or slug not in statistics.objective:
+        return []
+    return [confidence_table(slug, statistics.objective[slug], statistics.without_per_image.get(slug, ()),
+                             statistics.published.get(slug))]
+
+
+def statistics_tables(statistics: Statistics | None, profile: Profile,
+                      subjective: pd.DataFrame | None) -> list[Table]:
+    """The final section's statistics: expert agreement with leave-one-expert-out, the weight
+    sensitivity, objective vs subjective."""
+    if statistics is None:
+        return []
+    tables = []
+    if statistics.experts is not None:
+        tables.append(agreement_table(statistics.experts, statistics.settings))
+        weights = weights_table(statistics.experts)
+        if weights is not None:
+            tables.append(weights)
+    if subjective is None and statistics.experts is not None:
+        subjective = statistics.experts.subjective.table(C.SUBJECTIVE)
+    link = link_table(statistics, profile, subjective) if statistics.correlations else None
+    if link is not None:
+        tables.append(link)
+    return tables
 
 
 def page(title: str, tables: list[Table], generated: str, settings: FinalSettings,
@@ -260,6 +323,13 @@ text-decoration-color:#c4cbd3}
 white-space:normal;min-width:12rem;max-width:26rem;margin-top:.1rem}
 td.empty{text-align:center;color:#6b7580}.note{color:#57606a;font-size:.85rem}
 footer{color:#6b7580;font-size:.8rem;padding:0 0 2rem}
+table.norank td.text,table.norank th.text{position:static;box-shadow:none}
+.ci{display:block;font-size:.7rem;color:#6b7580}
+.pill.tie{background:#fff0e0;color:#b54708;border:1px solid #f5b971}.sig{font-size:.75rem;color:#57606a}
+tr.tied-next td.rank,tr.tied-next+tr td.rank{box-shadow:inset 3px 0 0 #e8590c}
+tr.tied-next td{border-bottom:1px dashed #f5b971}
+.plot{margin:.8rem 0 0;overflow-x:auto}.plot svg,.plots svg{max-width:100%;height:auto}
+.plots{display:flex;flex-wrap:wrap;gap:.8rem;margin-top:.8rem}
 @media (max-width:640px){.wrap{padding:0 .7rem}header.top{padding-top:1rem}
 header.top h1{font-size:1.2rem}.card{padding:.8rem .7rem;border-radius:10px}
 table.sortable{font-size:.78rem}table.sortable th button{padding:.4rem .45rem}

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import AiflashError
-from ..report import SCORES_FILE
+from ..report import PER_IMAGE_FILE, SCORES_FILE
 from . import columns as C
 
 
@@ -210,4 +210,62 @@ def load_subjective(path: Path) -> pd.DataFrame:
         raise LeaderboardError(f"{path}: a team is listed twice.")
     if out[C.SUBJECTIVE].isna().any():
         raise LeaderboardError(f"{path}: a team has no subjective score.")
+    out.attrs["source"] = str(path)
     return out
+
+
+def load_per_image(folder: Path) -> dict[str, pd.DataFrame]:
+    """Each team's per-image scores (the scorer's per_image_scores.csv), keyed by team.
+
+    ``folder`` holds one sub-folder per team with one per_image_scores.csv somewhere inside
+    (a reproduction run's ``teams/<team>/scoring/`` layout is found from the run's folder), or
+    ``<team>.csv`` files. A team folder without the file (a failed run) is left out.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise LeaderboardError(f"{folder}: per-image folder not found (expected <team>/{PER_IMAGE_FILE}).")
+    if (folder / "teams").is_dir():
+        folder = folder / "teams"
+    found: dict[str, Path] = {}
+    for item in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
+        if item.is_dir():
+            # A reproduction's team folder: its one scoring run (other folders hold other steps).
+            scored = item / "scoring" / PER_IMAGE_FILE
+            files = [scored] if scored.is_file() else sorted(item.rglob(PER_IMAGE_FILE))
+            if len(files) > 1:
+                raise LeaderboardError(f"{item}: {len(files)} {PER_IMAGE_FILE} files; keep one per team.")
+            if files:
+                found[item.name] = files[0]
+        elif item.suffix.lower() == ".csv":
+            found[item.stem] = item
+    if not found:
+        raise LeaderboardError(f"{folder}: no per-image scores (expected <team>/{PER_IMAGE_FILE} or "
+                               f"<team>.csv).")
+    out = {}
+    for team, path in found.items():
+        try:
+            frame = pd.read_csv(path, dtype={"image": str}, encoding="utf-8-sig")
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise LeaderboardError(f"{path}: cannot be read as a per-image table ({exc}).") from exc
+        missing = [k for k in ("image", "LPIPS_person", "DeltaE_person", "PSNR_bg", "SSIM_global")
+                   if k not in frame.columns]
+        if missing:
+            raise LeaderboardError(f"{path}: no {', '.join(missing)} column(s); give the scorer's "
+                                   f"{PER_IMAGE_FILE}.")
+        bad = missing_numbers(frame)
+        if bad:
+            raise LeaderboardError(f"{path}: column {bad[0]} holds a value that is not a number; give "
+                                   f"the scorer's {PER_IMAGE_FILE} unedited.")
+        frame.attrs["source"] = str(path)
+        out[team] = frame
+    return out
+
+
+def missing_numbers(frame: pd.DataFrame) -> list[str]:
+    """Scored-metric columns with a non-empty value that is not a number."""
+    bad = []
+    for key in ("LPIPS_person", "DeltaE_person", "PSNR_bg", "SSIM_global"):
+        numbers = pd.to_numeric(frame[key], errors="coerce")
+        if (numbers.isna() & frame[key].notna()).any():
+            bad.append(key)
+    return bad

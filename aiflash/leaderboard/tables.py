@@ -17,12 +17,16 @@ from . import columns as C
 class Column:
     key: str
     label: str
-    kind: str = "num"  # "num" (right-aligned, sorted as numbers), "text", "rank" or "status"
+    # "num" (right-aligned, sorted as numbers), "text", "rank", "status", "range" (an integer
+    # interval from the ``low``/``high`` keys) or "ahead" (P(ahead of the next row), tie mark)
+    kind: str = "num"
     decimals: int = 4
     higher_is_better: bool | None = None  # None: no direction (shown without an arrow)
     hint: str = ""  # tooltip on the header
     dash_if_disqualified: bool = False  # a disqualified team's value is shown as "–"
     ok_label: str = "✓ reproduced"  # status column: what a team in good standing shows
+    low: str = ""  # keys of a confidence interval shown under the value ("num", "range")
+    high: str = ""
 
     @property
     def header(self) -> str:
@@ -45,6 +49,7 @@ class Table:
     intro: str = ""  # HTML
     export_columns: tuple[str, ...] = ()  # CSV/JSON columns (default: the displayed ones)
     notes: list[str] = field(default_factory=list)  # plain text, shown under the table
+    after: str = ""  # HTML shown after the table (plots)
 
     @property
     def exported(self) -> pd.DataFrame:
@@ -89,6 +94,10 @@ def _cell(column: Column, row: dict) -> str:
             return "<td class='rank' data-v=''>–</td>"
         medal = f" medal m{int(value)}" if int(value) <= 3 else ""
         return f"<td class='rank' data-v='{int(value)}'><span class='badge{medal}'>{int(value)}</span></td>"
+    if column.kind == "range":
+        return _range_cell(column, row)
+    if column.kind == "ahead":
+        return _ahead_cell(value, bool(row.get("tied_with_next")), str(row.get("next_team") or "next"))
     if column.kind == "text":
         text = "" if _missing(value) else str(value)
         return f"<td class='text' data-v='{html.escape(text.lower())}'>{html.escape(text)}</td>"
@@ -97,7 +106,33 @@ def _cell(column: Column, row: dict) -> str:
     number = float(value)
     sign = "+" if column.key == C.DIFFERENCE else ""
     shown = f"{number:{sign}.{column.decimals}f}"
+    low, high = row.get(column.low), row.get(column.high)
+    if column.low and not _missing(low) and not _missing(high):
+        shown += (f"<span class='ci'>[{float(low):.{column.decimals}f}, "
+                  f"{float(high):.{column.decimals}f}]</span>")
     return f"<td class='num' data-v='{number!r}'>{shown}</td>"
+
+
+def _range_cell(column: Column, row: dict) -> str:
+    low, high = row.get(column.low), row.get(column.high)
+    if _missing(low) or _missing(high):
+        return "<td class='num' data-v=''>–</td>"
+    shown = f"{int(low)}" if int(low) == int(high) else f"{int(low)}–{int(high)}"
+    return f"<td class='num range' data-v='{int(low) + int(high) / 1000!r}'>{shown}</td>"
+
+
+def _ahead_cell(value, tied: bool, below: str) -> str:
+    """P(this row is truly ahead of the one ranked below it, named ``below``): a tie mark a reader
+    sees at once when not significant (named, so it still reads right after re-sorting)."""
+    if _missing(value):
+        return "<td class='ahead' data-v=''></td>"
+    share, name = f"{100 * float(value):.0f}%", html.escape(below)
+    if tied:
+        return (f"<td class='ahead' data-v='{float(value)!r}'><span class='pill tie' title='not "
+                f"significantly ahead of {name}: ahead in only {share} of the resamples'>"
+                f"≈ tied with {name} · {share}</span></td>")
+    return (f"<td class='ahead' data-v='{float(value)!r}'><span class='sig' title='ahead of {name} in "
+            f"{share} of the resamples'>ahead · {share}</span></td>")
 
 
 def _status_cell(row: dict, ok_label: str) -> str:
@@ -128,8 +163,10 @@ def render(table: Table) -> str:
     for index, row in enumerate(table.rows.to_dict("records")):
         disqualified, flagged = bool(row.get(C.DISQUALIFIED)), bool(row.get(C.DISCREPANCY))
         # Disqualified rows stay last whatever the sort (data-pin), as they have no rank.
-        attributes = f" data-pin='last' class='dq{' flagged' if flagged else ''}'" if disqualified \
-            else (" class='flagged'" if flagged else "")
+        classes = [c for c, on in (("dq", disqualified), ("flagged", flagged),
+                                   ("tied-next", bool(row.get("tied_with_next")))) if on]
+        attributes = (" data-pin='last'" if disqualified else "") \
+            + (f" class='{' '.join(classes)}'" if classes else "")
         body.append(f"<tr data-i='{index}'{attributes}>"
                     + "".join(_cell(c, row) for c in table.columns) + "</tr>")
     if not body:
@@ -140,8 +177,10 @@ def render(table: Table) -> str:
         f"<a class='dl' download='{table.slug}.json' "
         f"href='data:application/json;charset=utf-8,{quote(table.to_json())}'>JSON</a>")
     notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in table.notes)
+    norank = "" if any(c.kind == "rank" for c in table.columns) else " norank"  # no sticky offset
     return (f"<section class='card' id='{table.slug}'><div class='card-head'>"
             f"<h2>{html.escape(table.title)}</h2><div class='downloads'>{downloads}</div></div>"
-            f"{table.intro}<div class='table-wrap'><table class='sortable' id='t-{table.slug}'>"
-            f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody></table></div>{notes}"
+            f"{table.intro}<div class='table-wrap'><table class='sortable{norank}' id='t-{table.slug}'>"
+            f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+            f"{table.after}{notes}"
             f"</section>")

@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import stat
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from ..archives import ZipLimits, safe_extract
 from ..discovery import find_code_root
 from .errors import ReproductionError
 
@@ -84,32 +83,8 @@ def _is_junk(parts: tuple[str, ...]) -> bool:
 
 
 def _unzip(archive: Path, dest: Path) -> None:
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise SubmissionUnusable(f"{archive.name} is not a readable zip ({exc})") from exc
-    with zf:
-        members = zf.infolist()
-        if len(members) > MAX_FILES:
-            raise SubmissionUnusable(f"{archive.name} holds {len(members)} entries (limit {MAX_FILES})")
-        if sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
-            raise SubmissionUnusable(f"{archive.name} unpacks to more than {MAX_UNPACKED_BYTES} bytes")
-        for member in members:
-            name = PurePosixPath(member.filename.replace("\\", "/"))
-            if name.is_absolute() or ".." in name.parts:
-                raise SubmissionUnusable(f"{archive.name}: unsafe path {member.filename!r}")
-            if stat.S_ISLNK(member.external_attr >> 16):
-                raise SubmissionUnusable(f"{archive.name}: symbolic link {member.filename!r} not allowed")
-            if member.is_dir() or _is_junk(name.parts):
-                continue
-            target = dest.joinpath(*name.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with zf.open(member) as src, target.open("wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-            except (zipfile.BadZipFile, OSError, RuntimeError) as exc:  # RuntimeError: encrypted
-                raise SubmissionUnusable(f"{archive.name}: cannot extract {member.filename!r} ({exc})") \
-                    from exc
+    safe_extract(archive, dest, error=SubmissionUnusable, skip=lambda path: _is_junk(path.parts),
+                 limits=ZipLimits(max_entries=MAX_FILES, max_total_bytes=MAX_UNPACKED_BYTES))
 
 
 def _copy_folder(folder: Path, dest: Path) -> None:
