@@ -44,8 +44,10 @@ test: setup browser
 lint: setup
 	$(VENV)/bin/ruff check aiflash tests scoring_program ingestion_program tools
 
+# BENCH_ARGS: e.g. "--all" (also taskset -c 0 and next to a busy loop), "--cpus 0", "--busy 1", "--runs 5".
+BENCH_ARGS ?=
 bench: setup
-	$(PY) tools/bench_scoring.py
+	$(PY) tools/bench_scoring.py $(BENCH_ARGS)
 
 bench-ingestion: setup
 	$(PY) tools/bench_ingestion.py

@@ -1,22 +1,23 @@
 """Scoring pipeline: matched files -> validated arrays -> per-image metric rows -> means -> Score.
 
-A worker thread decodes each image and computes its numpy/cv2 metrics (and report thumbnails)
-ahead of the main thread, which runs only the LPIPS forward: cv2 and numpy release the GIL, so
-that work fills the gaps of torch's parallel convolutions.
+Images are scored in lanes, one worker thread per usable CPU (``device.scoring_plan``): a lane
+decodes an image, computes its numpy/cv2 metrics and runs its LPIPS forward on single-threaded
+torch; cv2, numpy and torch release the GIL. The first images are prepared while the LPIPS model
+loads.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .device import pick_device
+from .device import ScoringPlan, cpu_layout, pick_device, scoring_plan
 from .discovery import INPUT_DIR, ImageCase, find_predictions, find_reference, match_cases
 from .errors import ReferenceDataError, SubmissionError
 from .forensics import Screening, screen
@@ -28,8 +29,6 @@ from .metrics.psnr import background_psnr
 from .metrics.ssim import global_ssim
 from .previews import PREVIEW_SIZE, ImagePreview, make_preview
 from .profile import SCORED_METRICS, Profile
-
-PREFETCH = 24  # ~130 MB of decoded 1K images; the first ones are prepared during start-up
 
 
 @dataclass(frozen=True)
@@ -139,29 +138,7 @@ def _read_input(loaded: LoadedCase) -> np.ndarray | None:
     return source
 
 
-def _prepared(cases: list[ImageCase], profile: Profile, with_preview: bool) -> Iterator[PreparedCase]:
-    """Cases prepared in a worker thread, PREFETCH ahead of the caller (which runs LPIPS). The
-    first ones start at once, so they overlap with loading the LPIPS model."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare")
-    pending = [pool.submit(prepare_case, c, profile, with_preview) for c in cases[:PREFETCH]]
-
-    def stream() -> Iterator[PreparedCase]:
-        try:
-            for index in range(len(cases)):
-                prepared = pending.pop(0).result()
-                if index + PREFETCH < len(cases):
-                    pending.append(pool.submit(prepare_case, cases[index + PREFETCH], profile,
-                                               with_preview))
-                yield prepared
-        finally:
-            for job in pending:
-                job.cancel()
-            pool.shutdown(wait=True)
-
-    return stream()
-
-
-def _with_progress(items: Iterator[LoadedCase], total: int, progress: str | None):
+def _with_progress(items: Iterable, total: int, progress: str | None):
     """A tqdm bar on a terminal; in logs (Codabench) a plain line every 10%; nothing if None."""
     if progress == "bar":
         from tqdm import tqdm
@@ -192,56 +169,90 @@ def preview(loaded: LoadedCase, source: np.ndarray | None = None) -> ImagePrevie
     return make_preview(loaded.result, loaded.gt, loaded.person, source)
 
 
-def _lpips_lanes(device: str) -> int:
-    """How many LPIPS forwards run at once. On CPU, two images each on half the cores beat one
-    image on all of them: torch's parallel regions wait for their slowest thread, so any other
-    work on a core (decoding, the pixel metrics) stalls them all; independent forwards do not."""
-    import torch
+@contextmanager
+def _thread_pools(cv2_threads: int) -> Iterator[Callable[[int], None]]:
+    """OpenCV's thread pool sized for the lanes at once, torch's through the function yielded
+    (torch is imported later, while the first images are prepared); both restored afterwards,
+    being process-wide."""
+    import cv2
 
-    if device != "cpu" or (os.cpu_count() or 1) < 2:
-        return 1
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
-    return 2
+    saved_cv2, saved_torch = cv2.getNumThreads(), None
+
+    def set_torch_threads(threads: int) -> None:
+        import torch
+
+        nonlocal saved_torch
+        saved_torch = torch.get_num_threads()
+        torch.set_num_threads(threads)
+
+    cv2.setNumThreads(cv2_threads)
+    try:
+        yield set_torch_threads
+    finally:
+        cv2.setNumThreads(saved_cv2)
+        if saved_torch is not None:
+            import torch
+
+            torch.set_num_threads(saved_torch)
 
 
 def measure_cases(cases: list[ImageCase], profile: Profile, device: str | None,
                   progress: str | None = None,
-                  previews: dict[str, ImagePreview] | None = None) -> tuple[pd.DataFrame, str]:
+                  previews: dict[str, ImagePreview] | None = None,
+                  plan: ScoringPlan | None = None) -> tuple[pd.DataFrame, str]:
     """Per-image metric rows (one per case, in order) as a DataFrame, and the device LPIPS ran on
     (``device`` None: CUDA if available, else CPU).
 
     ``progress``: "bar" (terminal), "lines" (log files) or None. With ``previews``, each image's
-    report thumbnails are added to it, by stem.
+    report thumbnails are added to it, by stem. ``plan`` None: chosen from this machine.
     """
-    stream = _prepared(cases, profile, previews is not None)
-    device = pick_device(device)  # imports torch: while the first images are being prepared
-    lpips_model = LpipsAlex(device)
-    lanes = _lpips_lanes(device)
-
-    def row(prepared: PreparedCase) -> dict:
-        loaded = prepared.loaded
-        return {
-            "image": loaded.case.stem,
-            "result_file": loaded.case.prediction_path.name,
-            "width": loaded.gt.shape[1],
-            "height": loaded.gt.shape[0],
-            "person_fraction": float(loaded.person.mean()),
-            "LPIPS_person": person_lpips(lpips_model, loaded.result, loaded.gt, loaded.person,
-                                         profile.lpips_box_margin, loaded.case.mask_path.name),
-            **prepared.metrics,
-            "note": loaded.note,
-        }
-
+    layout = cpu_layout()
+    # The lanes are sized before torch is imported; on CUDA the same lanes overlap the CPU work
+    # of several images with the GPU's (the plan differs only in torch threads there).
+    chosen = plan
+    plan = chosen or scoring_plan(layout, "cpu")
+    with_preview = previews is not None
     rows = []
-    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="lpips") as pool:
-        in_flight: list = []
-        for prepared in _with_progress(stream, len(cases), progress):
-            in_flight.append(pool.submit(row, prepared))
-            if prepared.preview is not None:
-                previews[prepared.loaded.case.stem] = prepared.preview
-            if len(in_flight) >= lanes:
-                rows.append(in_flight.pop(0).result())
-        rows.extend(job.result() for job in in_flight)
+    with _thread_pools(plan.torch_threads) as set_torch_threads, \
+            ThreadPoolExecutor(max_workers=plan.lanes, thread_name_prefix="score") as pool:
+        early = [pool.submit(prepare_case, case, profile, with_preview)
+                 for case in cases[:plan.prefetch]]
+        try:
+            device = pick_device(device)  # imports torch
+            threads = (chosen or scoring_plan(layout, device)).torch_threads
+            set_torch_threads(threads)
+            lpips_model = LpipsAlex(device, threads=threads)
+
+            def row(prepared: PreparedCase | Future) -> tuple[dict, ImagePreview | None]:
+                prepared = prepared.result() if isinstance(prepared, Future) else prepared
+                loaded = prepared.loaded
+                return {
+                    "image": loaded.case.stem,
+                    "result_file": loaded.case.prediction_path.name,
+                    "width": loaded.gt.shape[1],
+                    "height": loaded.gt.shape[0],
+                    "person_fraction": float(loaded.person.mean()),
+                    "LPIPS_person": person_lpips(lpips_model, loaded.result, loaded.gt,
+                                                 loaded.person, profile.lpips_box_margin,
+                                                 loaded.case.mask_path.name),
+                    **prepared.metrics,
+                    "note": loaded.note,
+                }, prepared.preview
+
+            def whole(case: ImageCase) -> tuple[dict, ImagePreview | None]:
+                return row(prepare_case(case, profile, with_preview))
+
+            # FIFO: each early preparation is taken by a worker before its LPIPS job is, so no
+            # worker waits on a job still queued; every later job holds one image, start to end.
+            jobs = [pool.submit(row, job) for job in early]
+            jobs += [pool.submit(whole, case) for case in cases[len(early):]]
+            for job in _with_progress(jobs, len(cases), progress):
+                values, preview = job.result()
+                rows.append(values)
+                if preview is not None:
+                    previews[values["image"]] = preview
+        finally:  # on an error, drop the queued images; the running ones end with the pool
+            pool.shutdown(wait=False, cancel_futures=True)
     return pd.DataFrame(rows).astype({k: float for k in SCORED_METRICS}), device
 
 

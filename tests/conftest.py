@@ -13,8 +13,10 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PYTHON = sys.executable
 
 
-@pytest.fixture(scope="session")
-def lpips_model():
+@pytest.fixture(scope="session", params=["onnxruntime", "torch"])
+def lpips_model(request):
+    """LPIPS on each CPU runtime the scorer can use (ONNX Runtime by default, torch on CUDA or
+    without onnxruntime): every test that takes it holds for both."""
     from aiflash.metrics.lpips import LpipsAlex
 
-    return LpipsAlex("cpu")
+    return LpipsAlex("cpu", runtime=request.param)

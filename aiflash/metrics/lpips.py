@@ -1,12 +1,16 @@
 """LPIPS v0.1 (AlexNet) on the person's bounding box (spec §2, ``LPIPS_person``).
 
-Zhang et al., "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric", CVPR 2018,
-computed with the authors' ``lpips`` package; the backbone comes from our offline weights.
+Zhang et al., "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric", CVPR 2018.
+The network is the authors' ``lpips`` package's v0.1 AlexNet, rebuilt here layer for layer with
+the package's own linear-layer file: importing the package imports torchvision, whose import pulls
+in torch._dynamo, about half of the scoring program's start-up. The backbone comes from our offline
+weights. tools/published_scorer.py (the parity reference of the tests) uses the package itself.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -45,52 +49,218 @@ def _without_random_init(torch):
             setattr(init, name, function)
 
 
+# The package's ScalingLayer constants and its v0.1 linear-layer file.
+SHIFT = (-0.030, -0.088, -0.188)
+SCALE = (0.458, 0.448, 0.450)
+LINEAR_FILE = ("weights", "v0.1", "alex.pth")
+# torchvision's alexnet().features[0:12] as the package slices it: (first index, layers).
+ALEX_SLICES = ((0, ("conv", 3, 64, 11, 4, 2), ("relu",)),
+               (2, ("pool",), ("conv", 64, 192, 5, 1, 2), ("relu",)),
+               (5, ("pool",), ("conv", 192, 384, 3, 1, 1), ("relu",)),
+               (8, ("conv", 384, 256, 3, 1, 1), ("relu",)),
+               (10, ("conv", 256, 256, 3, 1, 1), ("relu",)))
+
+
+def _lpips_alex(torch):
+    """The package's LPIPS(net='alex', version='0.1') modules, weights not yet loaded: ``net``
+    (slices named as the package names them, so parameter names match), ``lins`` (its 1x1
+    linear layers; the package's dropout before them is inactive in eval mode) and
+    ``scaling_layer``."""
+    nn = torch.nn
+
+    def layer(spec):
+        if spec[0] == "conv":
+            _, chn_in, chn_out, kernel, stride, padding = spec
+            return nn.Conv2d(chn_in, chn_out, kernel, stride=stride, padding=padding)
+        return nn.ReLU(inplace=True) if spec[0] == "relu" else nn.MaxPool2d(kernel_size=3, stride=2)
+
+    class AlexSlices(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for number, (first, *specs) in enumerate(ALEX_SLICES, start=1):
+                sliced = nn.Sequential()
+                for offset, spec in enumerate(specs):
+                    sliced.add_module(str(first + offset), layer(spec))
+                self.add_module(f"slice{number}", sliced)
+
+        def forward(self, x):
+            features = []
+            for sliced in (self.slice1, self.slice2, self.slice3, self.slice4, self.slice5):
+                x = sliced(x)
+                features.append(x)
+            return features
+
+    class ScalingLayer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("shift", torch.Tensor(SHIFT)[None, :, None, None])
+            self.register_buffer("scale", torch.Tensor(SCALE)[None, :, None, None])
+
+        def forward(self, inp):
+            return (inp - self.shift) / self.scale
+
+    class Lpips(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scaling_layer = ScalingLayer()
+            self.net = AlexSlices()
+            channels = [specs[-2][2] for _, *specs in ALEX_SLICES]
+            self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, stride=1, padding=0, bias=False)
+                                      for c in channels)
+
+    return Lpips()
+
+
+def _linear_weights(torch) -> list:
+    """The lpips package's v0.1 linear layers, read from its file without importing it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("lpips")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError("the lpips package is not installed; run `make setup` (lpips==0.1.4).")
+    path = Path(next(iter(spec.submodule_search_locations)), *LINEAR_FILE)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return [state[f"lin{index}.model.1.weight"] for index in range(len(ALEX_SLICES))]
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise WeightsError(f"{path}: the lpips package's v0.1 linear layers cannot be read ({exc}); "
+                           f"reinstall it with `make setup` (lpips==0.1.4).") from exc
+
+
+def normalize_tensor(feature, eps: float = 1e-10):
+    """The package's unit normalisation over channels (``lpips.normalize_tensor``)."""
+    import torch
+
+    norm_factor = torch.sqrt(torch.sum(feature**2, dim=1, keepdim=True))
+    return feature / (norm_factor + eps)
+
+
+def _pair_distance(model, batch):
+    """The package's arithmetic after its input scaling, for a batch of the two crops: AlexNet
+    features, unit-normalised over channels, squared difference, linear layer, spatial mean,
+    summed over the five layers."""
+    total = None
+    for lin, feature in zip(model.lins, model.net.forward(batch), strict=True):
+        unit = normalize_tensor(feature)
+        layer = lin((unit[0:1] - unit[1:2]) ** 2).mean()
+        total = layer if total is None else total + layer
+    return total
+
+
+def _onnx_session(model, threads: int, profile_prefix: str | None = None):
+    """An ONNX Runtime session for the whole distance, from uint8 HxWx3 crops (a 2xHxWx3 batch)
+    to the scalar, exported from ``model`` in memory (nothing cached on disk: the graph always
+    holds the weights just loaded and checked). ONNX Runtime's fused convolutions need ~20% less
+    CPU than torch's for AlexNet here, with the same numbers within 2e-8 (tools/bench_scoring.py
+    and tests/test_metrics_parity.py measure both)."""
+    import io
+    import warnings
+
+    import onnxruntime
+    import torch
+
+    class Distance(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lpips = model
+
+        def forward(self, pair):
+            batch = pair.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            return _pair_distance(self.lpips, self.lpips.scaling_layer(batch))
+
+    graph = io.BytesIO()
+    example = torch.zeros((2, 64, 64, 3), dtype=torch.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(Distance().eval(), (example,), graph, dynamo=False, opset_version=17,
+                          input_names=["pair"], output_names=["distance"],
+                          dynamic_axes={"pair": {1: "height", 2: "width"}})
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.enable_mem_pattern = False  # every crop has its own size
+    options.log_severity_level = 3
+    if profile_prefix:  # tools/bench_scoring.py: time per operator
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    return onnxruntime.InferenceSession(graph.getvalue(), options, providers=["CPUExecutionProvider"])
+
+
+def default_runtime(device: str) -> str:
+    """ONNX Runtime for the CPU forward when it is installed (with ``onnx``, which torch's exporter
+    needs), else torch; always torch on CUDA."""
+    if device != "cpu":
+        return "torch"
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "onnxruntime"
+
+
 class LpipsAlex:
-    """LPIPS-Alex v0.1 built once (weights from disk) and reused for every image."""
+    """LPIPS-Alex v0.1 built once (weights from disk) and reused for every image.
 
-    def __init__(self, device: str = "cpu") -> None:
-        import warnings
+    ``runtime``: "torch" or "onnxruntime" (CPU only; None: ``default_runtime``); ``threads``: the
+    ONNX Runtime threads per forward (torch's are set process-wide by the caller).
+    """
 
-        import lpips
+    def __init__(self, device: str = "cpu", runtime: str | None = None, threads: int = 1) -> None:
         import torch
 
-        with warnings.catch_warnings(), _without_random_init(torch):
-            # torchvision's deprecation notes about `pretrained=`; no weights are fetched
-            # (pnet_rand=True) and the backbone is loaded from disk below.
-            warnings.simplefilter("ignore", UserWarning)
-            model = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
+        with _without_random_init(torch):
+            model = _lpips_alex(torch)
         backbone = load_backbone()
+        linear = _linear_weights(torch)
+        # The linear layers come from the lpips package's own file: check they are the pinned ones.
+        if tensor_digest([weight.numpy() for weight in linear]) != LINEAR_SHA256:
+            raise WeightsError("the lpips package's v0.1 linear layers differ from the pinned ones; "
+                               "reinstall it with `make setup` (lpips==0.1.4).")
         with torch.no_grad():
             for name, param in model.net.named_parameters():
                 param.copy_(backbone["features." + name.split(".", 1)[1]])
-        # The linear layers come from the lpips package's own file: check they are the pinned ones.
-        linear = [lin.model[-1].weight.detach().numpy() for lin in model.lins]
-        if tensor_digest(linear) != LINEAR_SHA256:
-            raise WeightsError("the lpips package's v0.1 linear layers differ from the pinned ones; "
-                               "reinstall it with `make setup` (lpips==0.1.4).")
-        # channels_last: oneDNN's fastest convolution layout on CPU (~8% here), same numbers.
-        self.model = model.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+            for lin, weight in zip(model.lins, linear, strict=True):
+                lin.weight.copy_(weight)
+        model = model.eval().requires_grad_(False)
         self.device = device
-        self._normalize = lpips.normalize_tensor
+        self.runtime = runtime or default_runtime(device)
+        if self.runtime == "onnxruntime":
+            if device != "cpu":
+                raise ValueError("the ONNX Runtime LPIPS runs on the CPU only")
+            self._session = _onnx_session(model, threads)
+            return
+        # The package maps every 8-bit value v of channel c to ((v/127.5 - 1) - shift_c) / scale_c;
+        # tabulating those 256x3 float32 values with the same torch operations gives the very same
+        # numbers in one pass over the crop instead of five.
+        levels = torch.arange(256, dtype=torch.float32).view(1, 1, 256, 1).expand(1, 3, 256, 1)
+        table = model.scaling_layer(levels / 127.5 - 1.0)
+        self._input_table = np.ascontiguousarray(table[0, :, :, 0].T.numpy())[None]  # 1x256x3
+        # channels_last: oneDNN's fastest convolution layout on CPU (~8% here), same numbers.
+        self.model = model.to(device, memory_format=torch.channels_last)
+
+    def _input_batch(self, result: np.ndarray, gt: np.ndarray):
+        """Both crops as one 2x3xHxW float32 batch in channels-last memory, scaled as the package
+        scales its inputs (bit for bit, through the table)."""
+        import cv2
+        import torch
+
+        batch = np.empty((2, *result.shape), np.float32)
+        for index, crop in enumerate((result, gt)):
+            cv2.LUT(np.ascontiguousarray(crop), self._input_table, dst=batch[index])
+        return torch.from_numpy(batch).permute(0, 3, 1, 2).to(self.device)
 
     def distance(self, result: np.ndarray, gt: np.ndarray) -> float:
         """LPIPS distance between two HxWx3 uint8 RGB crops of the same shape (0 if identical).
 
-        Both crops go through the backbone as one batch of two; the arithmetic after it is the
-        package's own (unit-normalised features, squared difference, linear layer, spatial mean).
+        Both crops go through the backbone as one batch of two, then the package's arithmetic.
         """
+        if self.runtime == "onnxruntime":
+            return float(self._session.run(None, {"pair": np.stack([result, gt])})[0])
         import torch
 
         with torch.inference_mode():
-            batch = torch.from_numpy(np.stack([result, gt])).to(self.device)
-            batch = batch.permute(0, 3, 1, 2).float() / 127.5 - 1.0
-            batch = self.model.scaling_layer(batch).contiguous(memory_format=torch.channels_last)
-            features = self.model.net.forward(batch)
-            total = torch.zeros((), device=self.device)
-            for lin, feature in zip(self.model.lins, features, strict=True):
-                unit = self._normalize(feature)
-                total = total + lin((unit[0:1] - unit[1:2]) ** 2).mean()
-            return float(total)
+            return float(_pair_distance(self.model, self._input_batch(result, gt)))
 
 
 def person_lpips(model: LpipsAlex, result: np.ndarray, gt: np.ndarray, person: np.ndarray,
