@@ -11,7 +11,6 @@ commits can score differently with nothing to say so.
 from __future__ import annotations
 
 import ast
-import hashlib
 import shutil
 import subprocess
 import zipfile
@@ -21,6 +20,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from ..bundle.competition import is_code_phase, ordered_phases, phase_task
+from ..bundle.data import sha256_file
 from .errors import ReproductionError
 from .steps import Programs
 
@@ -36,14 +36,6 @@ class BundlePrograms:
     sha256: str
     version: str
     programs: Programs
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _program_paths(archive: zipfile.ZipFile, bundle: Path) -> dict[str, str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..archives import ZipLimits, safe_extract
+from ..bundle.data import sha256_file
 from ..discovery import find_code_root
 from .errors import ReproductionError
 
@@ -37,12 +38,9 @@ class TeamSubmission:
 
     def sha256(self) -> str:
         """Content digest: of the zip's bytes, or of every (relative path, bytes) of a folder."""
-        digest = hashlib.sha256()
         if self.is_zip:
-            with self.source.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            return digest.hexdigest()
+            return sha256_file(self.source)
+        digest = hashlib.sha256()
         for path in sorted(p for p in self.source.rglob("*") if p.is_file() or p.is_symlink()):
             digest.update(path.relative_to(self.source).as_posix().encode() + b"\0")
             digest.update(os.readlink(path).encode() if path.is_symlink() else path.read_bytes())
