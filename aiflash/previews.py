@@ -27,7 +27,7 @@ class ImagePreview:
     input: bytes | None = None
 
 
-def _thumbnail(rgb: np.ndarray, size: int) -> np.ndarray:
+def thumbnail(rgb: np.ndarray, size: int) -> np.ndarray:
     height, width = rgb.shape[:2]
     scale = min(1.0, size / max(height, width))
     if scale >= 1.0:
@@ -36,7 +36,7 @@ def _thumbnail(rgb: np.ndarray, size: int) -> np.ndarray:
                       interpolation=cv2.INTER_AREA)
 
 
-def _jpeg(rgb: np.ndarray, quality: int = 82) -> bytes:
+def jpeg_bytes(rgb: np.ndarray, quality: int = 82) -> bytes:
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("JPEG encoding of a thumbnail failed")
@@ -48,7 +48,7 @@ def make_preview(result: np.ndarray, gt: np.ndarray, person: np.ndarray,
     """Thumbnails of GT, result and input, and an error heat map: mean |result − GT| over RGB
     (0 → dark, ≥ ERROR_FULL_SCALE levels → bright) with the person mask outlined in cyan."""
     error = cv2.transform(cv2.absdiff(result, gt), np.full((1, 3), 1 / 3, np.float32))
-    small_error = _thumbnail(error, size)
+    small_error = thumbnail(error, size)
     heat = cv2.applyColorMap(np.clip(small_error * (255.0 / ERROR_FULL_SCALE), 0, 255).astype(np.uint8),
                              cv2.COLORMAP_INFERNO)
     heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
@@ -57,5 +57,6 @@ def make_preview(result: np.ndarray, gt: np.ndarray, person: np.ndarray,
                                    cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(heat, contours, -1, (0, 229, 255), 1, lineType=cv2.LINE_AA)
     return ImagePreview(
-        gt=_jpeg(_thumbnail(gt, size)), result=_jpeg(_thumbnail(result, size)), error=_jpeg(heat, 85),
-        input=None if input_rgb is None else _jpeg(_thumbnail(input_rgb, size)))
+        gt=jpeg_bytes(thumbnail(gt, size)), result=jpeg_bytes(thumbnail(result, size)),
+        error=jpeg_bytes(heat, 85),
+        input=None if input_rgb is None else jpeg_bytes(thumbnail(input_rgb, size)))

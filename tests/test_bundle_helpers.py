@@ -69,3 +69,12 @@ def sample_results() -> Path:
 def sample_code_zip(name: str) -> Path:
     """A sample code submission as the starting kit ships it (model.py at the zip root)."""
     return unpacked_bundle() / "starting_kit" / "sample_submissions" / f"{name}.zip"
+
+
+def sample_code_zip_without_metadata(name: str, target: Path) -> Path:
+    """The sample code submission ``name`` with its ``metadata`` file left out, written to ``target``."""
+    with zipfile.ZipFile(sample_code_zip(name)) as source, zipfile.ZipFile(target, "w") as out:
+        for member in source.namelist():
+            if member != "metadata":
+                out.writestr(member, source.read(member))
+    return target

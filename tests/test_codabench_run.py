@@ -10,7 +10,14 @@ import zipfile
 import pytest
 import yaml
 
-from .test_bundle_helpers import built_bundle, run_cli, sample_code_zip, sample_results, zip_tree
+from .test_bundle_helpers import (
+    built_bundle,
+    run_cli,
+    sample_code_zip,
+    sample_code_zip_without_metadata,
+    sample_results,
+    zip_tree,
+)
 
 COLUMNS = ("Score", "LPIPS (person)", "DeltaE (person)", "PSNR (background, dB)", "SSIM (global)",
            "GlobalScore")
@@ -119,11 +126,7 @@ def test_phase3_code_submission_finishes(name):
 
 
 def test_phase3_code_zip_without_metadata_is_copied_into_the_output(tmp_path):
-    bare = tmp_path / "bare.zip"
-    with zipfile.ZipFile(sample_code_zip("tiny_cnn")) as source, zipfile.ZipFile(bare, "w") as out:
-        for name in source.namelist():
-            if name != "metadata":
-                out.writestr(name, source.read(name))
+    bare = sample_code_zip_without_metadata("tiny_cnn", tmp_path / "bare.zip")
     keep = tmp_path / "jobs"
     result = codabench_run(bare, 3, "--keep", keep)
     assert result.returncode == 0, result.stdout + result.stderr

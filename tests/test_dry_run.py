@@ -11,7 +11,14 @@ import cv2
 import yaml
 
 from .conftest import REPO, SAMPLE
-from .test_bundle_helpers import run_cli, sample_code_zip, sample_results, unpacked_bundle, zip_tree
+from .test_bundle_helpers import (
+    run_cli,
+    sample_code_zip,
+    sample_code_zip_without_metadata,
+    sample_results,
+    unpacked_bundle,
+    zip_tree,
+)
 
 
 def kit_manifest(number: int):
@@ -75,11 +82,7 @@ def test_result_zip_with_metadata_names_the_file_to_remove(tmp_path):
 
 
 def test_code_zip_without_metadata_warns_and_samples_ship_one(tmp_path):
-    bare = tmp_path / "bare.zip"
-    with zipfile.ZipFile(sample_code_zip("identity")) as source, zipfile.ZipFile(bare, "w") as out:
-        for name in source.namelist():
-            if name != "metadata":
-                out.writestr(name, source.read(name))
+    bare = sample_code_zip_without_metadata("identity", tmp_path / "bare.zip")
     data = inputs_only(tmp_path)
     result = run_cli("dry-run", bare, "--phase", "3", "--data", data)
     assert result.returncode == 0, result.stdout + result.stderr  # accepted: a warning, not a problem

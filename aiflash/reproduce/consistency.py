@@ -157,7 +157,7 @@ DIFFERENCE_FULL_SCALE = 16  # |reproduced - online| shown at full heat (8-bit le
 def pair_preview(reproduced: Path, other: Path, image: str) -> tuple[str, bytes, bytes, bytes] | None:
     """(image, reproduced, online, difference heat map) JPEG thumbnails of one image, for the
     report (which never decodes files); None when either side is missing or unreadable."""
-    from ..previews import _jpeg, _thumbnail
+    from ..previews import jpeg_bytes, thumbnail
 
     mine, theirs = _images(reproduced).get(image), _images(other).get(image)
     if mine is None or theirs is None:
@@ -168,7 +168,8 @@ def pair_preview(reproduced: Path, other: Path, image: str) -> tuple[str, bytes,
     except AiflashError:
         return None
     if a.shape != b.shape:
-        return image, _jpeg(_thumbnail(a, PAIR_PREVIEW_SIZE)), _jpeg(_thumbnail(b, PAIR_PREVIEW_SIZE)), b""
+        return (image, jpeg_bytes(thumbnail(a, PAIR_PREVIEW_SIZE)),
+                jpeg_bytes(thumbnail(b, PAIR_PREVIEW_SIZE)), b"")
     import cv2
 
     # Largest channel difference per pixel, reduced by maximum so that isolated pixels stay visible.
@@ -182,5 +183,5 @@ def pair_preview(reproduced: Path, other: Path, image: str) -> tuple[str, bytes,
     # Square-root scale: a single level of difference is already visible, 16 and more saturate.
     scaled = np.sqrt(np.minimum(pooled, DIFFERENCE_FULL_SCALE) / DIFFERENCE_FULL_SCALE) * 255.0
     heat = cv2.applyColorMap(scaled.astype(np.uint8), cv2.COLORMAP_INFERNO)
-    return (image, _jpeg(_thumbnail(a, PAIR_PREVIEW_SIZE)), _jpeg(_thumbnail(b, PAIR_PREVIEW_SIZE)),
-            _jpeg(cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)))
+    return (image, jpeg_bytes(thumbnail(a, PAIR_PREVIEW_SIZE)), jpeg_bytes(thumbnail(b, PAIR_PREVIEW_SIZE)),
+            jpeg_bytes(cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)))
