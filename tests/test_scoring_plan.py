@@ -105,3 +105,30 @@ def test_a_bad_image_stops_scoring_with_its_own_error(tmp_path, plan):
     write_rgb(res / "0005.png", np.zeros((7, 9, 3), np.uint8))
     with pytest.raises(SubmissionError, match="0005.png: result for image 0005 is 9x7"):
         measure_cases(cases, load_profile("default"), "cpu", plan=plan)
+
+
+def test_cpu_scoring_never_imports_torch(tmp_path):
+    """Without a GPU driver, the CPU scorer runs LPIPS on ONNX Runtime from the .npz weights and
+    never pays torch's import (~3 s); with a (pretend) driver node, it asks torch."""
+    from aiflash.device import cuda_possible
+
+    assert not cuda_possible((str(tmp_path / "nvidiactl"),))
+    (tmp_path / "nvidiactl").touch()
+    assert cuda_possible((str(tmp_path / "nvidiactl"),))
+    ref, res = make_dataset(tmp_path / "data", ["a", "b"])
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from aiflash.device import cuda_possible\n"
+        "from aiflash.discovery import find_predictions, find_reference, match_cases\n"
+        "from aiflash.profile import load_profile\n"
+        "from aiflash.scoring import measure_cases\n"
+        f"cases = match_cases(find_reference(Path({str(ref)!r})), find_predictions(Path({str(res)!r})))\n"
+        "device = 'cpu' if cuda_possible() else None\n"
+        "rows, used = measure_cases(cases, load_profile(), device)\n"
+        "assert used == 'cpu' and rows['LPIPS_person'].notna().all(), rows\n"
+        "print('torch imported' if 'torch' in sys.modules else 'no torch')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "no torch"

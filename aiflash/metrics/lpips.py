@@ -1,21 +1,23 @@
 """LPIPS v0.1 (AlexNet) on the person's bounding box (spec §2, ``LPIPS_person``).
 
 Zhang et al., "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric", CVPR 2018.
-The network is the authors' ``lpips`` package's v0.1 AlexNet, rebuilt here layer for layer with
-the package's own linear-layer file: importing the package imports torchvision, whose import pulls
-in torch._dynamo, about half of the scoring program's start-up. The backbone comes from our offline
-weights. tools/published_scorer.py (the parity reference of the tests) uses the package itself.
+The network is the authors' ``lpips`` package's v0.1 AlexNet with our offline, digest-checked
+weights (backbone and linear layers, aiflash/lpips_weights.py). On the CPU it runs as an ONNX
+graph written from those weights (lpips_graph.py) on ONNX Runtime, without importing torch; on
+CUDA (or without ONNX Runtime) it is rebuilt in torch layer for layer, without importing the
+package (whose import pulls in torchvision and torch._dynamo). tools/published_scorer.py (the
+parity reference of the tests) uses the package itself.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 
-from ..errors import ReferenceDataError, WeightsError
-from ..lpips_weights import LINEAR_SHA256, load_backbone, tensor_digest
+from ..errors import ReferenceDataError
+from ..lpips_weights import load_weights
+from .lpips_graph import SCALE, SHIFT, distance_graph
 
 BOX_MARGIN = 8
 MIN_SIDE = 31  # AlexNet's receptive field chain needs at least this many pixels per side
@@ -49,10 +51,6 @@ def _without_random_init(torch):
             setattr(init, name, function)
 
 
-# The package's ScalingLayer constants and its v0.1 linear-layer file.
-SHIFT = (-0.030, -0.088, -0.188)
-SCALE = (0.458, 0.448, 0.450)
-LINEAR_FILE = ("weights", "v0.1", "alex.pth")
 # torchvision's alexnet().features[0:12] as the package slices it: (first index, layers).
 ALEX_SLICES = ((0, ("conv", 3, 64, 11, 4, 2), ("relu",)),
                (2, ("pool",), ("conv", 64, 192, 5, 1, 2), ("relu",)),
@@ -111,22 +109,6 @@ def _lpips_alex(torch):
     return Lpips()
 
 
-def _linear_weights(torch) -> list:
-    """The lpips package's v0.1 linear layers, read from its file without importing it."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("lpips")
-    if spec is None or not spec.submodule_search_locations:
-        raise WeightsError("the lpips package is not installed; run `make setup` (lpips==0.1.4).")
-    path = Path(next(iter(spec.submodule_search_locations)), *LINEAR_FILE)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        return [state[f"lin{index}.model.1.weight"] for index in range(len(ALEX_SLICES))]
-    except (OSError, KeyError, RuntimeError) as exc:
-        raise WeightsError(f"{path}: the lpips package's v0.1 linear layers cannot be read ({exc}); "
-                           f"reinstall it with `make setup` (lpips==0.1.4).") from exc
-
-
 def normalize_tensor(feature, eps: float = 1e-10):
     """The package's unit normalisation over channels (``lpips.normalize_tensor``)."""
     import torch
@@ -147,34 +129,14 @@ def _pair_distance(model, batch):
     return total
 
 
-def _onnx_session(model, threads: int, profile_prefix: str | None = None):
+def onnx_session(threads: int, profile_prefix: str | None = None):
     """An ONNX Runtime session for the whole distance, from uint8 HxWx3 crops (a 2xHxWx3 batch)
-    to the scalar, exported from ``model`` in memory (nothing cached on disk: the graph always
-    holds the weights just loaded and checked). ONNX Runtime's fused convolutions need ~20% less
-    CPU than torch's for AlexNet here, with the same numbers within 2e-8 (tools/bench_scoring.py
-    and tests/test_metrics_parity.py measure both)."""
-    import io
-    import warnings
-
+    to the scalar, on the graph written from the checked weights (nothing cached on disk).
+    ONNX Runtime's fused convolutions need ~20% less CPU than torch's for AlexNet here, with the
+    same numbers within 2e-8 (tools/bench_scoring.py and tests/test_metrics_parity.py measure
+    both)."""
     import onnxruntime
-    import torch
 
-    class Distance(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lpips = model
-
-        def forward(self, pair):
-            batch = pair.permute(0, 3, 1, 2).float() / 127.5 - 1.0
-            return _pair_distance(self.lpips, self.lpips.scaling_layer(batch))
-
-    graph = io.BytesIO()
-    example = torch.zeros((2, 64, 64, 3), dtype=torch.uint8)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(Distance().eval(), (example,), graph, dynamo=False, opset_version=17,
-                          input_names=["pair"], output_names=["distance"],
-                          dynamic_axes={"pair": {1: "height", 2: "width"}})
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -183,12 +145,13 @@ def _onnx_session(model, threads: int, profile_prefix: str | None = None):
     if profile_prefix:  # tools/bench_scoring.py: time per operator
         options.enable_profiling = True
         options.profile_file_prefix = profile_prefix
-    return onnxruntime.InferenceSession(graph.getvalue(), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(distance_graph(load_weights()), options,
+                                        providers=["CPUExecutionProvider"])
 
 
 def default_runtime(device: str) -> str:
-    """ONNX Runtime for the CPU forward when it is installed (with ``onnx``, which torch's exporter
-    needs), else torch; always torch on CUDA."""
+    """ONNX Runtime for the CPU forward when it is installed (with ``onnx``, which writes the
+    graph), else torch; always torch on CUDA."""
     if device != "cpu":
         return "torch"
     try:
@@ -207,29 +170,24 @@ class LpipsAlex:
     """
 
     def __init__(self, device: str = "cpu", runtime: str | None = None, threads: int = 1) -> None:
-        import torch
-
-        with _without_random_init(torch):
-            model = _lpips_alex(torch)
-        backbone = load_backbone()
-        linear = _linear_weights(torch)
-        # The linear layers come from the lpips package's own file: check they are the pinned ones.
-        if tensor_digest([weight.numpy() for weight in linear]) != LINEAR_SHA256:
-            raise WeightsError("the lpips package's v0.1 linear layers differ from the pinned ones; "
-                               "reinstall it with `make setup` (lpips==0.1.4).")
-        with torch.no_grad():
-            for name, param in model.net.named_parameters():
-                param.copy_(backbone["features." + name.split(".", 1)[1]])
-            for lin, weight in zip(model.lins, linear, strict=True):
-                lin.weight.copy_(weight)
-        model = model.eval().requires_grad_(False)
         self.device = device
         self.runtime = runtime or default_runtime(device)
         if self.runtime == "onnxruntime":
             if device != "cpu":
                 raise ValueError("the ONNX Runtime LPIPS runs on the CPU only")
-            self._session = _onnx_session(model, threads)
+            self._session = onnx_session(threads)
             return
+        import torch
+
+        weights = load_weights()
+        with _without_random_init(torch):
+            model = _lpips_alex(torch)
+        with torch.no_grad():
+            for name, param in model.net.named_parameters():
+                param.copy_(torch.from_numpy(weights.backbone["features." + name.split(".", 1)[1]]))
+            for lin, weight in zip(model.lins, weights.linear, strict=True):
+                lin.weight.copy_(torch.from_numpy(weight))
+        model = model.eval().requires_grad_(False)
         # The package maps every 8-bit value v of channel c to ((v/127.5 - 1) - shift_c) / scale_c;
         # tabulating those 256x3 float32 values with the same torch operations gives the very same
         # numbers in one pass over the crop instead of five.

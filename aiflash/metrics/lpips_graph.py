@@ -1,0 +1,103 @@
+"""LPIPS-Alex v0.1 distance as an ONNX graph, written node by node from the checked weights.
+
+Pure functions, no torch: the CPU scorer runs this graph on ONNX Runtime, so it never imports
+torch (about 3 s of a scoring run's start-up). Each node restates one operation of the ``lpips``
+package's forward with ``normalize=True``: the input scaling, AlexNet ``features[0:12]`` in five
+slices, unit normalisation over channels, squared difference, the 1x1 linear layer and the
+spatial mean, summed over the five layers (Zhang et al., CVPR 2018). tests/test_metrics_parity.py
+holds it to the package itself and to our torch rebuild (``lpips.LpipsAlex(runtime="torch")``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..lpips_weights import LpipsWeights
+
+OPSET = 17
+INPUT = "pair"  # uint8, 2 x H x W x 3: the result crop and the GT crop
+OUTPUT = "distance"  # float32 scalar
+# The package's ScalingLayer constants.
+SHIFT = (-0.030, -0.088, -0.188)
+SCALE = (0.458, 0.448, 0.450)
+EPS = 1e-10  # lpips.normalize_tensor
+# torchvision's alexnet().features[0:12] as the package slices it, by weight index:
+# (index, kernel, stride, padding, max-pool before the convolution).
+CONVOLUTIONS = ((0, 11, 4, 2, False), (3, 5, 1, 2, True), (6, 3, 1, 1, True),
+                (8, 3, 1, 1, False), (10, 3, 1, 1, False))
+
+
+class _Graph:
+    """Nodes and initialisers, named in order."""
+
+    def __init__(self) -> None:
+        self.nodes: list = []
+        self.initializers: list = []
+
+    def constant(self, name: str, value) -> str:
+        from onnx import numpy_helper
+
+        self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str, **attributes) -> str:
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attributes))
+        return output
+
+
+def _scaled_input(graph: _Graph) -> str:
+    """uint8 NHWC -> float NCHW in [-1, 1] -> (x - shift) / scale, in the package's order."""
+    f32 = np.float32
+    x = graph.node("Transpose", [INPUT], "nchw", perm=[0, 3, 1, 2])
+    x = graph.node("Cast", [x], "float", to=1)  # FLOAT
+    x = graph.node("Div", [x, graph.constant("c127_5", f32(127.5))], "div127_5")
+    x = graph.node("Sub", [x, graph.constant("one", f32(1.0))], "minus1")
+    x = graph.node("Sub", [x, graph.constant("shift", np.array(SHIFT, f32).reshape(1, 3, 1, 1))], "shifted")
+    return graph.node("Div", [x, graph.constant("scale", np.array(SCALE, f32).reshape(1, 3, 1, 1))], "scaled")
+
+
+def _layer_distance(graph: _Graph, feature: str, linear: np.ndarray, k: int) -> str:
+    """Spatial mean of lin_k((unit(f_result) - unit(f_gt))^2) for one layer's features."""
+    squared = graph.node("Mul", [feature, feature], f"sq{k}")
+    summed = graph.node("ReduceSum", [squared, graph.constant(f"axis{k}", np.array([1], np.int64))],
+                        f"sum{k}", keepdims=1)
+    norm = graph.node("Sqrt", [summed], f"norm{k}")
+    norm = graph.node("Add", [norm, graph.constant(f"eps{k}", np.float32(EPS))], f"norm_eps{k}")
+    unit = graph.node("Div", [feature, norm], f"unit{k}")
+    from onnx import helper
+
+    graph.nodes.append(helper.make_node("Split", [unit], [f"unit_result{k}", f"unit_gt{k}"],
+                                        name=f"split{k}", axis=0))
+    diff = graph.node("Sub", [f"unit_result{k}", f"unit_gt{k}"], f"diff{k}")
+    diff2 = graph.node("Mul", [diff, diff], f"diff2_{k}")
+    weighted = graph.node("Conv", [diff2, graph.constant(f"lin{k}", linear)], f"lin_out{k}",
+                          kernel_shape=[1, 1])
+    return graph.node("ReduceMean", [weighted], f"layer{k}", keepdims=0)
+
+
+def distance_graph(weights: LpipsWeights) -> bytes:
+    """The serialised ONNX model: ``pair`` (uint8 2xHxWx3; H, W >= 31) -> ``distance`` (float)."""
+    from onnx import TensorProto, helper
+
+    graph = _Graph()
+    x = _scaled_input(graph)
+    total = None
+    for k, (index, kernel, stride, padding, pooled) in enumerate(CONVOLUTIONS):
+        if pooled:
+            x = graph.node("MaxPool", [x], f"pool{k}", kernel_shape=[3, 3], strides=[2, 2])
+        weight = graph.constant(f"w{index}", weights.backbone[f"features.{index}.weight"])
+        bias = graph.constant(f"b{index}", weights.backbone[f"features.{index}.bias"])
+        conv = graph.node("Conv", [x, weight, bias], f"conv{k}", kernel_shape=[kernel, kernel],
+                          strides=[stride, stride], pads=[padding] * 4)
+        x = graph.node("Relu", [conv], f"feature{k}")
+        layer = _layer_distance(graph, x, weights.linear[k], k)
+        total = layer if total is None else graph.node("Add", [total, layer], f"total{k}")
+    graph.nodes[-1].output[0] = OUTPUT
+    crops = helper.make_tensor_value_info(INPUT, TensorProto.UINT8, [2, "height", "width", 3])
+    distance = helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [])
+    model = helper.make_model(
+        helper.make_graph(graph.nodes, "lpips_alex_v0_1", [crops], [distance], graph.initializers),
+        opset_imports=[helper.make_opsetid("", OPSET)], producer_name="aiflash")
+    return model.SerializeToString()
