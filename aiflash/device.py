@@ -24,17 +24,26 @@ def cuda_possible(nodes: tuple[str, ...] = GPU_DEVICE_NODES) -> bool:
     return any(os.path.exists(node) for node in nodes)
 
 
-def pick_device(requested: str | None = None) -> str:
-    """'cuda' if available (or requested), else 'cpu'. TF32 is disabled: it moves SSIM by ~7e-4.
-
-    On a machine without a GPU driver the answer is 'cpu' without importing torch (~3 s): the CPU
-    scorer never needs it."""
-    if requested == "cpu" or (not requested and not cuda_possible()):
-        return "cpu"
+def disable_tf32() -> None:
+    """TF32 off for torch's CUDA convolutions and matmuls (spec §2: it moves SSIM by ~7e-4).
+    Imports torch; process-wide."""
     import torch
 
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def pick_device(requested: str | None = None) -> str:
+    """'cuda' if available (or requested), else 'cpu'; TF32 is disabled whenever torch is asked.
+
+    On a machine without a GPU driver the answer is 'cpu' without importing torch (~3 s): the CPU
+    scorer never needs it. Code that runs torch models on the CPU anyway (the ingestion worker)
+    calls ``disable_tf32`` itself."""
+    if requested == "cpu" or (not requested and not cuda_possible()):
+        return "cpu"
+    import torch
+
+    disable_tf32()
     if requested:
         if requested.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError("CUDA was requested but no CUDA device is available")
@@ -141,5 +150,6 @@ def scoring_plan(layout: CpuLayout, device: str) -> ScoringPlan:
     usable = layout.usable
     lanes = max(1, min(usable, MAX_LANES, int(os.environ.get(LANES_ENV) or MAX_LANES)))
     threads = 1 if device != "cpu" else max(1, usable // lanes)
-    # The model takes ~1.5 s of one CPU to load; a lane prepares an image in ~0.1 s.
+    # The model takes ~0.5 s of one CPU to build (~4 s where torch must be imported); a lane
+    # prepares an image in ~0.1 s.
     return ScoringPlan(lanes, threads, prefetch=min(32, 12 * lanes))

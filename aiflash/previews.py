@@ -27,13 +27,20 @@ class ImagePreview:
     input: bytes | None = None
 
 
-def thumbnail(rgb: np.ndarray, size: int) -> np.ndarray:
-    height, width = rgb.shape[:2]
+def thumbnail(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` with its long side reduced to ``size`` (area averaging; unchanged if smaller).
+
+    An integer-factor area reduction first (OpenCV's fast path, ~3x faster than an area resize by
+    a fractional factor), then an area resize by the remaining factor (< 2) of the small image."""
+    height, width = image.shape[:2]
     scale = min(1.0, size / max(height, width))
     if scale >= 1.0:
-        return rgb
-    return cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                      interpolation=cv2.INTER_AREA)
+        return image
+    target = (max(1, round(width * scale)), max(1, round(height * scale)))
+    factor = int(1 / scale)
+    if factor >= 2 and min(height, width) >= 2 * factor:
+        image = cv2.resize(image, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, target, interpolation=cv2.INTER_AREA)
 
 
 def jpeg_bytes(rgb: np.ndarray, quality: int = 82) -> bytes:
@@ -47,12 +54,14 @@ def make_preview(result: np.ndarray, gt: np.ndarray, person: np.ndarray,
                  input_rgb: np.ndarray | None = None, size: int = PREVIEW_SIZE) -> ImagePreview:
     """Thumbnails of GT, result and input, and an error heat map: mean |result − GT| over RGB
     (0 → dark, ≥ ERROR_FULL_SCALE levels → bright) with the person mask outlined in cyan."""
-    error = cv2.transform(cv2.absdiff(result, gt), np.full((1, 3), 1 / 3, np.float32))
-    small_error = thumbnail(error, size)
+    # Reduced first, then averaged over RGB: the same picture as the other order (within 0.5
+    # levels of rounding) for a fraction of the work.
+    small_error = cv2.transform(thumbnail(cv2.absdiff(result, gt), size).astype(np.float32),
+                                np.full((1, 3), 1 / 3, np.float32))
     heat = cv2.applyColorMap(np.clip(small_error * (255.0 / ERROR_FULL_SCALE), 0, 255).astype(np.uint8),
                              cv2.COLORMAP_INFERNO)
     heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
-    outline = cv2.resize(person.astype(np.uint8) * 255, heat.shape[1::-1], interpolation=cv2.INTER_AREA)
+    outline = thumbnail(person.view(np.uint8) * np.uint8(255), size)  # the heat map's size
     contours, _ = cv2.findContours((outline >= 128).astype(np.uint8), cv2.RETR_EXTERNAL,
                                    cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(heat, contours, -1, (0, 229, 255), 1, lineType=cv2.LINE_AA)

@@ -277,10 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     audit = ResamplingAudit(code_root)
     audit.install()  # before model.py is imported: `from cv2 import resize` must bind the wrapper
     environment: dict = {}
-    from ..device import pick_device
+    from ..device import disable_tf32, pick_device
 
     try:
         device = pick_device(args.device)
+        disable_tf32()  # the participant's model runs on torch, whatever the device
     except RuntimeError as exc:  # CUDA asked for but absent: the organisers' setting, not the model
         channel.send({"op": "load_failed", "error": f"device: {exc} (--device {args.device})",
                       "details": None, "environment": environment})

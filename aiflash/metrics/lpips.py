@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ReferenceDataError
 from ..lpips_weights import load_weights
-from .lpips_graph import SCALE, SHIFT, distance_graph
+from .lpips_graph import ALEX_SLICES, SCALE, SHIFT, distance_graph
 
 BOX_MARGIN = 8
 MIN_SIDE = 31  # AlexNet's receptive field chain needs at least this many pixels per side
@@ -49,14 +49,6 @@ def _without_random_init(torch):
     finally:
         for name, function in saved.items():
             setattr(init, name, function)
-
-
-# torchvision's alexnet().features[0:12] as the package slices it: (first index, layers).
-ALEX_SLICES = ((0, ("conv", 3, 64, 11, 4, 2), ("relu",)),
-               (2, ("pool",), ("conv", 64, 192, 5, 1, 2), ("relu",)),
-               (5, ("pool",), ("conv", 192, 384, 3, 1, 1), ("relu",)),
-               (8, ("conv", 384, 256, 3, 1, 1), ("relu",)),
-               (10, ("conv", 256, 256, 3, 1, 1), ("relu",)))
 
 
 def _lpips_alex(torch):

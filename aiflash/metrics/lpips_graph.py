@@ -21,10 +21,12 @@ OUTPUT = "distance"  # float32 scalar
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 EPS = 1e-10  # lpips.normalize_tensor
-# torchvision's alexnet().features[0:12] as the package slices it, by weight index:
-# (index, kernel, stride, padding, max-pool before the convolution).
-CONVOLUTIONS = ((0, 11, 4, 2, False), (3, 5, 1, 2, True), (6, 3, 1, 1, True),
-                (8, 3, 1, 1, False), (10, 3, 1, 1, False))
+# torchvision's alexnet().features[0:12] as the package slices it: (first index, layers).
+ALEX_SLICES = ((0, ("conv", 3, 64, 11, 4, 2), ("relu",)),
+               (2, ("pool",), ("conv", 64, 192, 5, 1, 2), ("relu",)),
+               (5, ("pool",), ("conv", 192, 384, 3, 1, 1), ("relu",)),
+               (8, ("conv", 384, 256, 3, 1, 1), ("relu",)),
+               (10, ("conv", 256, 256, 3, 1, 1), ("relu",)))
 
 
 class _Graph:
@@ -84,7 +86,11 @@ def distance_graph(weights: LpipsWeights) -> bytes:
     graph = _Graph()
     x = _scaled_input(graph)
     total = None
-    for k, (index, kernel, stride, padding, pooled) in enumerate(CONVOLUTIONS):
+    for k, (first, *layers) in enumerate(ALEX_SLICES):
+        pooled = layers[0][0] == "pool"
+        spec = layers[1] if pooled else layers[0]
+        index = first + layers.index(spec)  # the convolution's index in features[]
+        _, _, _, kernel, stride, padding = spec
         if pooled:
             x = graph.node("MaxPool", [x], f"pool{k}", kernel_shape=[3, 3], strides=[2, 2])
         weight = graph.constant(f"w{index}", weights.backbone[f"features.{index}.weight"])
