@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-import scipy.fft
-from scipy.ndimage import maximum_filter1d
+
+# scipy (~0.4 s to import) is imported inside the functions that use it: a scoring run with no
+# input/ beside gt/ never screens, and its start-up is on every submission's critical path.
 
 CLEAN, FLAGGED, REJECTED = "clean", "flagged", "rejected"
 VERDICTS = (CLEAN, FLAGGED, REJECTED)
@@ -138,6 +139,7 @@ def _difference_profiles(luma: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
 
 
 def _profile_spectrum(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import scipy.fft
     profile = profile - profile.mean()
     spectrum = np.abs(scipy.fft.rfft(profile * np.hanning(profile.size).astype(np.float32)))
     freqs = np.arange(spectrum.size) / profile.size
@@ -174,6 +176,7 @@ def periodicity(output: np.ndarray, source: np.ndarray) -> float:
     excess: ~0 for outputs made at full resolution, ~1 or more (a 10x peak) after a resize.
     Popescu & Farid 2005 (IEEE TSP 53(2)); Kirchner 2008 (ACM MM&Sec); Gallagher 2005 (CRV).
     """
+    from scipy.ndimage import maximum_filter1d
     grid = np.arange(_PERIODIC_BAND[0], _PERIODIC_BAND[1] + 1e-9, 1 / 2048)
     best = 0.0
     out_profiles, src_profiles = _difference_profiles(output), _difference_profiles(source)
@@ -198,6 +201,7 @@ _CLIFF_WIDTH = 0.015  # cycles/px on each side of a candidate cut-off
 
 def _log_power(luma: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     """Frequencies and log10 power spectrum along ``axis``, averaged over the other axis."""
+    import scipy.fft
     # every other line is plenty for the mean spectrum and halves the cost
     luma = luma[::2] if axis == 1 else luma[:, ::2]
     window = np.hanning(luma.shape[axis]).astype(np.float32)
@@ -247,6 +251,7 @@ def _tiles(luma: np.ndarray) -> np.ndarray:
 
 
 def _tile_spectra(tiles: np.ndarray) -> np.ndarray:
+    import scipy.fft
     tiles = tiles - tiles.mean(axis=(1, 2), keepdims=True)
     window = np.outer(np.hanning(_TILE), np.hanning(_TILE)).astype(np.float32)
     return scipy.fft.rfft2(tiles * window, axes=(1, 2))
@@ -265,6 +270,7 @@ def hf_coherence(output: np.ndarray, source: np.ndarray) -> float:
     Not a vote on its own by default: a restoration much cleaner than a noisy input legitimately
     drops the input's fine-scale noise and scores low too.
     """
+    import scipy.fft
     # the input's most detailed tiles, by mean |Laplacian| (a cheap stand-in for the fine band)
     detail = _tiles(np.abs(cv2.Laplacian(source, cv2.CV_32F))).mean(axis=(1, 2))
     chosen = detail >= np.quantile(detail, 1 - _DETAILED_TILES)
