@@ -196,6 +196,7 @@ def stage_breakdown(ref: Path, res: Path, count: int) -> list[str]:
     from aiflash.metrics.lpips import LpipsAlex, default_runtime, person_lpips
     from aiflash.metrics.psnr import background_psnr
     from aiflash.metrics.ssim import global_ssim
+    from aiflash.previews import make_preview
 
     cases = match_cases(find_reference(ref), find_predictions(res))[:count]
     default_threads = torch.get_num_threads()
@@ -227,6 +228,7 @@ def stage_breakdown(ref: Path, res: Path, count: int) -> list[str]:
         clock("ours: PSNR_bg", background_psnr, r, g, p)
         clock("ours: SSIM_global", global_ssim, r, g)
         clock("ours: DeltaE_person", person_delta_e, r, g, p)
+        clock("ours: report thumbnails", make_preview, r, g, p)
         for name, model in ours.items():
             clock(f"ours: LPIPS_person ({name})", person_lpips, model, r, g, p)
         torch.set_num_threads(default_threads)
