@@ -203,6 +203,19 @@ def _decode(data: bytes, flags: int, path: Path, error: type[AiflashError]) -> n
     return array
 
 
+# pyspng 0.1.4 holds the GIL while it decodes, where OpenCV releases it: with many scoring lanes
+# decoding at once they would queue for it, so the pipeline turns libspng off above this many.
+LIBSPNG_MAX_LANES = 4
+_libspng = {"enabled": True}
+
+
+def use_libspng(enabled: bool) -> bool:
+    """Decode 8-bit RGB PNGs with libspng (True, the default) or OpenCV; returns the previous
+    choice. Process-wide; the same pixels either way."""
+    previous, _libspng["enabled"] = _libspng["enabled"], enabled
+    return previous
+
+
 def _decode_rgb_png(data: bytes, path: Path, error: type[AiflashError]) -> np.ndarray:
     """An 8-bit truecolour PNG (no alpha) as HxWx3 RGB. libspng (``pyspng``) decodes these ~1.5x
     faster than OpenCV's libpng, to the same pixels (PNG is lossless; neither applies gAMA or
@@ -212,7 +225,7 @@ def _decode_rgb_png(data: bytes, path: Path, error: type[AiflashError]) -> np.nd
         import pyspng
     except ImportError:
         pyspng = None
-    if pyspng is not None:
+    if pyspng is not None and _libspng["enabled"]:
         try:
             rgb = pyspng.load(data)
         except (RuntimeError, ValueError):
