@@ -61,7 +61,7 @@ def make_preview(result: np.ndarray, gt: np.ndarray, person: np.ndarray,
     heat = cv2.applyColorMap(np.clip(small_error * (255.0 / ERROR_FULL_SCALE), 0, 255).astype(np.uint8),
                              cv2.COLORMAP_INFERNO)
     heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
-    outline = thumbnail(person.view(np.uint8) * np.uint8(255), size)  # the heat map's size
+    outline = thumbnail(person.astype(np.uint8) * np.uint8(255), size)  # the heat map's size
     contours, _ = cv2.findContours((outline >= 128).astype(np.uint8), cv2.RETR_EXTERNAL,
                                    cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(heat, contours, -1, (0, 229, 255), 1, lineType=cv2.LINE_AA)
