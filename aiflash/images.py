@@ -203,38 +203,6 @@ def _decode(data: bytes, flags: int, path: Path, error: type[AiflashError]) -> n
     return array
 
 
-# pyspng 0.1.4 holds the GIL while it decodes, where OpenCV releases it: with many scoring lanes
-# decoding at once they would queue for it, so the pipeline turns libspng off above this many.
-LIBSPNG_MAX_LANES = 4
-_libspng = {"enabled": True}
-
-
-def use_libspng(enabled: bool) -> bool:
-    """Decode 8-bit RGB PNGs with libspng (True, the default) or OpenCV; returns the previous
-    choice. Process-wide; the same pixels either way."""
-    previous, _libspng["enabled"] = _libspng["enabled"], enabled
-    return previous
-
-
-def _decode_rgb_png(data: bytes, path: Path, error: type[AiflashError]) -> np.ndarray:
-    """An 8-bit truecolour PNG (no alpha) as HxWx3 RGB. libspng (``pyspng``) decodes these ~1.5x
-    faster than OpenCV's libpng, to the same pixels (PNG is lossless; neither applies gAMA or
-    colour profiles); whatever it declines goes to OpenCV, whose refusal names the problem. So
-    exactly the files OpenCV reads are accepted, with or without pyspng installed."""
-    try:
-        import pyspng
-    except ImportError:
-        pyspng = None
-    if pyspng is not None and _libspng["enabled"]:
-        try:
-            rgb = pyspng.load(data)
-        except (RuntimeError, ValueError):
-            rgb = None
-        if rgb is not None and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3:
-            return rgb
-    return cv2.cvtColor(_decode(data, cv2.IMREAD_COLOR, path, error), cv2.COLOR_BGR2RGB)
-
-
 def _drop_opaque_alpha(bgra: np.ndarray, path: Path, error: type[AiflashError]) -> np.ndarray:
     transparent = int(np.count_nonzero(bgra[..., 3] != 255))
     if transparent:
@@ -274,7 +242,7 @@ def read_rgb(path: Path, *, error: type[AiflashError] = SubmissionError) -> tupl
                 )
             rgb = cv2.cvtColor(_decode(data, cv2.IMREAD_COLOR, path, error), cv2.COLOR_BGR2RGB)
             return rgb, "palette image expanded to RGB"
-        return _decode_rgb_png(data, path, error), ""
+        return cv2.cvtColor(_decode(data, cv2.IMREAD_COLOR, path, error), cv2.COLOR_BGR2RGB), ""
 
     try:
         with Image.open(io.BytesIO(data)) as im:

@@ -22,15 +22,7 @@ from .discovery import INPUT_DIR, ImageCase, find_predictions, find_reference, m
 from .errors import ReferenceDataError, SubmissionError
 from .forensics import Screening, screen
 from .formula import ScoreBreakdown, compute_score
-from .images import (
-    IMAGE_SUFFIXES,
-    LIBSPNG_MAX_LANES,
-    declared_size,
-    read_person_mask,
-    read_rgb,
-    read_rgb_reduced,
-    use_libspng,
-)
+from .images import IMAGE_SUFFIXES, declared_size, read_person_mask, read_rgb, read_rgb_reduced
 from .metrics.deltae import person_delta_e
 from .metrics.lpips import LpipsAlex, person_lpips
 from .metrics.psnr import background_psnr
@@ -178,15 +170,13 @@ def preview(loaded: LoadedCase, source: np.ndarray | None = None) -> ImagePrevie
 
 
 @contextmanager
-def _thread_pools(cv2_threads: int, lanes: int) -> Iterator[Callable[[int], None]]:
+def _thread_pools(cv2_threads: int) -> Iterator[Callable[[int], None]]:
     """OpenCV's thread pool sized for the lanes at once, torch's through the function yielded
     (called only when LPIPS runs on torch, which is imported later, while the first images are
-    prepared), and the PNG decoder (libspng holds the GIL: not with many lanes); all restored
-    afterwards, being process-wide."""
+    prepared); both restored afterwards, being process-wide."""
     import cv2
 
     saved_cv2, saved_torch = cv2.getNumThreads(), None
-    saved_libspng = use_libspng(lanes <= LIBSPNG_MAX_LANES)
 
     def set_torch_threads(threads: int) -> None:
         import torch
@@ -200,7 +190,6 @@ def _thread_pools(cv2_threads: int, lanes: int) -> Iterator[Callable[[int], None
         yield set_torch_threads
     finally:
         cv2.setNumThreads(saved_cv2)
-        use_libspng(saved_libspng)
         if saved_torch is not None:
             import torch
 
@@ -224,7 +213,7 @@ def measure_cases(cases: list[ImageCase], profile: Profile, device: str | None,
     plan = chosen or scoring_plan(layout, "cpu")
     with_preview = previews is not None
     rows = []
-    with _thread_pools(plan.torch_threads, plan.lanes) as set_torch_threads, \
+    with _thread_pools(plan.torch_threads) as set_torch_threads, \
             ThreadPoolExecutor(max_workers=plan.lanes, thread_name_prefix="score") as pool:
         early = [pool.submit(prepare_case, case, profile, with_preview)
                  for case in cases[:plan.prefetch]]

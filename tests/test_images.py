@@ -26,29 +26,6 @@ def test_png_jpeg_bmp_decode_like_opencv(tmp_path):
     assert np.array_equal(read_rgb(tmp_path / "a.png")[0], RGB)
 
 
-def test_truecolour_png_from_any_encoder_decodes_exactly_as_opencv(tmp_path):
-    """8-bit RGB PNGs take the fast libspng decoder: every encoder's file, gamma and colour-key
-    chunks included, gives OpenCV's very pixels (neither applies gAMA or tRNS to RGB)."""
-    import struct
-
-    from PIL import PngImagePlugin
-    from skimage import data
-
-    photo = data.astronaut()  # 512x512 RGB, native size
-    bgr = cv2.cvtColor(photo, cv2.COLOR_RGB2BGR)
-    cv2.imwrite(str(tmp_path / "cv2_default.png"), bgr)
-    cv2.imwrite(str(tmp_path / "cv2_level9.png"), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    Image.fromarray(photo).save(tmp_path / "pil_optimized.png", optimize=True)
-    gamma = PngImagePlugin.PngInfo()
-    gamma.add(b"gAMA", struct.pack(">I", 45455))
-    Image.fromarray(photo).save(tmp_path / "pil_gamma.png", pnginfo=gamma)
-    Image.fromarray(photo).save(tmp_path / "pil_colour_key.png", transparency=(0, 0, 0))
-    for path in sorted(tmp_path.glob("*.png")):
-        got, note = read_rgb(path)
-        want = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        assert np.array_equal(got, want) and np.array_equal(got, photo) and note == "", path.name
-
-
 def test_write_png_is_lossless(tmp_path):
     write_png(tmp_path / "x.png", RGB)
     assert np.array_equal(read_rgb(tmp_path / "x.png")[0], RGB)

@@ -115,16 +115,10 @@ def software_header() -> list[str]:
         ort = f"onnxruntime {onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})"
     except ImportError:
         ort = "onnxruntime not installed"
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        png = f"pyspng {version('pyspng')} (8-bit RGB PNG decoding)"
-    except PackageNotFoundError:
-        png = "pyspng not installed (PNGs decode with OpenCV)"
     plan = scoring_plan(cpu_layout(), "cpu")
     return [
         f"python {platform.python_version()}, numpy {np.__version__}, opencv {cv2.__version__}, "
-        f"torch {torch.__version__} (default {torch.get_num_threads()} intra-op threads), {ort}, {png}",
+        f"torch {torch.__version__} (default {torch.get_num_threads()} intra-op threads), {ort}",
         "torch build: " + "; ".join(libs),
         f"scorer plan here: {plan.describe()}; LPIPS runtime on CPU: {default_runtime('cpu')}",
     ]
