@@ -42,10 +42,12 @@ class _Graph:
         self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def node(self, op: str, inputs: list[str], output: str, **attributes) -> str:
+    def node(self, op: str, inputs: list[str], output: str | list[str], **attributes):
+        """One node named after its (first) output; returns the output name(s) as given."""
         from onnx import helper
 
-        self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attributes))
+        outputs = [output] if isinstance(output, str) else output
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=outputs[0], **attributes))
         return output
 
 
@@ -68,11 +70,8 @@ def _layer_distance(graph: _Graph, feature: str, linear: np.ndarray, k: int) -> 
     norm = graph.node("Sqrt", [summed], f"norm{k}")
     norm = graph.node("Add", [norm, graph.constant(f"eps{k}", np.float32(EPS))], f"norm_eps{k}")
     unit = graph.node("Div", [feature, norm], f"unit{k}")
-    from onnx import helper
-
-    graph.nodes.append(helper.make_node("Split", [unit], [f"unit_result{k}", f"unit_gt{k}"],
-                                        name=f"split{k}", axis=0))
-    diff = graph.node("Sub", [f"unit_result{k}", f"unit_gt{k}"], f"diff{k}")
+    unit_result, unit_gt = graph.node("Split", [unit], [f"unit_result{k}", f"unit_gt{k}"], axis=0)
+    diff = graph.node("Sub", [unit_result, unit_gt], f"diff{k}")
     diff2 = graph.node("Mul", [diff, diff], f"diff2_{k}")
     weighted = graph.node("Conv", [diff2, graph.constant(f"lin{k}", linear)], f"lin_out{k}",
                           kernel_shape=[1, 1])
@@ -99,8 +98,8 @@ def distance_graph(weights: LpipsWeights) -> bytes:
                           strides=[stride, stride], pads=[padding] * 4)
         x = graph.node("Relu", [conv], f"feature{k}")
         layer = _layer_distance(graph, x, weights.linear[k], k)
-        total = layer if total is None else graph.node("Add", [total, layer], f"total{k}")
-    graph.nodes[-1].output[0] = OUTPUT
+        last = k == len(ALEX_SLICES) - 1
+        total = layer if total is None else graph.node("Add", [total, layer], OUTPUT if last else f"total{k}")
     crops = helper.make_tensor_value_info(INPUT, TensorProto.UINT8, [2, "height", "width", 3])
     distance = helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [])
     model = helper.make_model(
