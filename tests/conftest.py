@@ -13,10 +13,11 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PYTHON = sys.executable
 
 
-@pytest.fixture(scope="session", params=["onnxruntime", "torch"])
+@pytest.fixture(scope="session", params=["onnxruntime+ncnn", "onnxruntime", "torch"])
 def lpips_model(request):
-    """LPIPS on each CPU runtime the scorer can use (ONNX Runtime by default, torch on CUDA or
-    without onnxruntime): every test that takes it holds for both."""
+    """LPIPS on each CPU runtime the scorer can use (ONNX Runtime with ncnn's 3x3 convolutions by
+    default, ONNX Runtime alone without ncnn, torch on CUDA or without onnxruntime): every test
+    that takes it holds for all three."""
     from aiflash.metrics.lpips import LpipsAlex
 
     return LpipsAlex("cpu", runtime=request.param)

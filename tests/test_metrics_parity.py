@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -125,6 +126,24 @@ def test_lpips_golden_values(lpips_model):
     assert lpips_model.distance(ref, p0) == pytest.approx(0.7218807, abs=1e-5)
     assert lpips_model.distance(ref, p1) == pytest.approx(0.1375656, abs=1e-5)
     assert lpips_model.distance(ref, ref) == 0.0
+
+
+@pytest.mark.parametrize("height, width", [(31, 31), (31, 257), (512, 512)])
+def test_lpips_on_a_photograph_matches_the_package_from_the_smallest_box_up(height, width, lpips_model,
+                                                                           lpips_ref):
+    """Natural photographs (scikit-image's astronaut and coffee, native size) cropped from the
+    31 px minimum (1x1 features before AlexNet's 3x3 convolutions) to 512x512 (where every runtime
+    takes its fastest convolution kernels), blurred and colour-shifted against the original."""
+    from skimage import data
+
+    for photo in (data.astronaut(), data.coffee()):
+        gt = np.ascontiguousarray(photo[:height, :width])
+        result = cv2.GaussianBlur(gt, (7, 7), 0)
+        result[..., 0] = np.clip(result[..., 0].astype(int) + 12, 0, 255)
+        want = published.lpips_person(lpips_ref, result.astype(np.float32) / 255.0,
+                                      gt.astype(np.float32) / 255.0, np.ones((height, width), np.float32))
+        got = person_lpips(lpips_model, result, gt, np.ones((height, width), bool))
+        assert 0.01 < want and got == pytest.approx(want, abs=1e-5)
 
 
 def test_person_box_grows_by_margin_and_clips():

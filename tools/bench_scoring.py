@@ -133,8 +133,7 @@ def kernel_report() -> list[str]:
         "torch.set_num_threads(1)\n"
         "from aiflash.metrics.lpips import LpipsAlex\n"
         "m = LpipsAlex('cpu', runtime='torch')\n"
-        "rng = np.random.default_rng(0)\n"
-        "a, b = (rng.integers(0, 256, (623, 467, 3), dtype=np.uint8) for _ in range(2))\n"
+        "a, b = np.random.default_rng(0).integers(0, 256, (2, 623, 467, 3), dtype=np.uint8)\n"
         "m.distance(a, b)\n"
         "print('--- measured ---', flush=True)\n"
         "m.distance(a, b)\n"
@@ -161,24 +160,53 @@ def _ort_profile() -> list[str]:
     except ImportError:
         return []
     from aiflash.metrics.lpips import onnx_session
+    from aiflash.metrics.lpips_graph import TAIL_FEATURES
 
     with tempfile.TemporaryDirectory() as tmp:
         session = onnx_session(1, profile_prefix=str(Path(tmp) / "ort"))
-        rng = np.random.default_rng(0)
-        pair = rng.integers(0, 256, (2, 623, 467, 3), dtype=np.uint8)
-        session.run(None, {"pair": pair})
-        session.run(None, {"pair": pair})
+        session.run(None, {"pair": _KERNEL_PAIR})
+        session.run(None, {"pair": _KERNEL_PAIR})
         events = json.loads(Path(session.end_profiling()).read_text())
     runs = [e for e in events if e.get("name") == "model_run"]
     last_start = runs[-1]["ts"] if runs else 0
     by_op: dict[str, float] = defaultdict(float)
+    convolutions_3x3 = 0.0  # AlexNet's three 3x3 convolutions (ONNX Runtime names them after their ReLU)
     for event in events:
         if (event.get("cat") == "Node" and event["ts"] >= last_start
                 and event["name"].endswith("_kernel_time")):
             by_op[event["args"]["op_name"]] += event["dur"] / 1000
-    lines = ["ONNX Runtime operators, same forward (ms):"]
+            if event["args"]["op_name"] == "Conv" and event["name"].startswith(TAIL_FEATURES):
+                convolutions_3x3 += event["dur"] / 1000
+    lines = ["ONNX Runtime operators, same forward, the whole distance on ONNX Runtime (ms):"]
     lines += [f"  {op:<24} {ms:7.1f}" for op, ms in sorted(by_op.items(), key=lambda kv: -kv[1])]
-    return lines
+    return lines + _ncnn_convolutions(convolutions_3x3)
+
+
+_KERNEL_PAIR = np.random.default_rng(0).integers(0, 256, (2, 623, 467, 3), dtype=np.uint8)
+
+
+def _ncnn_convolutions(onnxruntime_ms: float) -> list[str]:
+    """The three 3x3 convolutions on ncnn's Winograd kernels (the default CPU runtime's split),
+    best of five, against ONNX Runtime's time for them in the same forward."""
+    try:
+        import ncnn
+    except ImportError:
+        return ["ncnn not installed: the 3x3 convolutions run on ONNX Runtime"]
+    from aiflash.lpips_weights import load_weights
+    from aiflash.metrics.lpips import onnx_session
+    from aiflash.metrics.lpips_graph import head_graph
+    from aiflash.metrics.lpips_ncnn import convolutions, features
+
+    weights = load_weights()
+    _, pooled = onnx_session(1, graph=head_graph(weights)).run(None, {"pair": _KERNEL_PAIR})
+    net = convolutions(weights, threads=1)
+    best = float("inf")
+    for _ in range(5):
+        start = time.thread_time()
+        features(net, pooled)
+        best = min(best, (time.thread_time() - start) * 1000)
+    return [f"ncnn {ncnn.__version__}, same forward: 3x3 convolutions 3-5 (Winograd F(4x4,3x3), 1 thread) "
+            f"{best:.1f} ms; ONNX Runtime's {onnxruntime_ms:.1f} ms"]
 
 
 # --- per stage, in process ------------------------------------------------------------------------
@@ -193,15 +221,16 @@ def stage_breakdown(ref: Path, res: Path, count: int) -> list[str]:
     from aiflash.discovery import find_predictions, find_reference, match_cases
     from aiflash.images import read_person_mask, read_rgb
     from aiflash.metrics.deltae import person_delta_e
-    from aiflash.metrics.lpips import LpipsAlex, default_runtime, person_lpips
+    from aiflash.metrics.lpips import CPU_RUNTIMES, LpipsAlex, default_runtime, person_lpips
     from aiflash.metrics.psnr import background_psnr
     from aiflash.metrics.ssim import global_ssim
     from aiflash.previews import make_preview
 
     cases = match_cases(find_reference(ref), find_predictions(res))[:count]
     default_threads = torch.get_num_threads()
+    # The default CPU runtime and every slower one after it (their libraries are a subset).
     ours = {name: LpipsAlex("cpu", runtime=name)
-            for name in dict.fromkeys([default_runtime("cpu"), "torch"])}
+            for name in CPU_RUNTIMES[CPU_RUNTIMES.index(default_runtime("cpu")):]}
     theirs = pub.build_lpips()
     wall: dict[str, float] = defaultdict(float)
     cpu: dict[str, float] = defaultdict(float)
@@ -247,10 +276,10 @@ def stage_breakdown(ref: Path, res: Path, count: int) -> list[str]:
     for label in ("ours", "published"):
         names = [n for n in wall if n.startswith(label)]
         for name in names:
-            lines.append(f"  {name:<34} wall {wall[name]:7.1f}   CPU {cpu[name]:7.1f}")
+            lines.append(f"  {name:<40} wall {wall[name]:7.1f}   CPU {cpu[name]:7.1f}")
         default_lpips = f"ours: LPIPS_person ({default_runtime('cpu')})"
         total = [n for n in names if "LPIPS" not in n or n in (default_lpips, "published: LPIPS_person")]
-        lines.append(f"  {label + ': total':<34} wall {sum(wall[n] for n in total):7.1f}   "
+        lines.append(f"  {label + ': total':<40} wall {sum(wall[n] for n in total):7.1f}   "
                      f"CPU {sum(cpu[n] for n in total):7.1f}")
     return lines
 

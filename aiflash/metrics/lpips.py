@@ -2,10 +2,11 @@
 
 Zhang et al., "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric", CVPR 2018.
 The network is the authors' ``lpips`` package's v0.1 AlexNet with our offline, digest-checked
-weights (backbone and linear layers, aiflash/lpips_weights.py). On the CPU it runs as an ONNX
-graph written from those weights (lpips_graph.py) on ONNX Runtime, without importing torch; on
-CUDA (or without ONNX Runtime) it is rebuilt in torch layer for layer, without importing the
-package (whose import pulls in torchvision and torch._dynamo). tools/published_scorer.py (the
+weights (backbone and linear layers, aiflash/lpips_weights.py). On the CPU it runs as ONNX graphs
+written from those weights (lpips_graph.py) on ONNX Runtime, with AlexNet's three 3x3
+convolutions on ncnn's Winograd kernels (lpips_ncnn.py), without importing torch; on CUDA (or
+without ONNX Runtime) it is rebuilt in torch layer for layer, without importing the package
+(whose import pulls in torchvision and torch._dynamo). tools/published_scorer.py (the
 parity reference of the tests) uses the package itself.
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..errors import ReferenceDataError
 from ..lpips_weights import load_weights
-from .lpips_graph import ALEX_SLICES, SCALE, SHIFT, distance_graph
+from .lpips_graph import ALEX_SLICES, SCALE, SHIFT, TAIL_FEATURES, distance_graph, head_graph, tail_graph
 
 BOX_MARGIN = 8
 MIN_SIDE = 31  # AlexNet's receptive field chain needs at least this many pixels per side
@@ -121,9 +122,9 @@ def _pair_distance(model, batch):
     return total
 
 
-def onnx_session(threads: int, profile_prefix: str | None = None):
-    """An ONNX Runtime session for the whole distance, from uint8 HxWx3 crops (a 2xHxWx3 batch)
-    to the scalar, on the graph written from the checked weights (nothing cached on disk).
+def onnx_session(threads: int, profile_prefix: str | None = None, graph: bytes | None = None):
+    """An ONNX Runtime session for ``graph`` (None: the whole distance, from uint8 HxWx3 crops in a
+    2xHxWx3 batch to the scalar) written from the checked weights (nothing cached on disk).
     ONNX Runtime's fused convolutions need ~20% less CPU than torch's for AlexNet here, with the
     same numbers within 2e-8 (tools/bench_scoring.py and tests/test_metrics_parity.py measure
     both)."""
@@ -137,37 +138,54 @@ def onnx_session(threads: int, profile_prefix: str | None = None):
     if profile_prefix:  # tools/bench_scoring.py: time per operator
         options.enable_profiling = True
         options.profile_file_prefix = profile_prefix
-    return onnxruntime.InferenceSession(distance_graph(load_weights()), options,
+    return onnxruntime.InferenceSession(graph or distance_graph(load_weights()), options,
                                         providers=["CPUExecutionProvider"])
 
 
+CPU_RUNTIMES = ("onnxruntime+ncnn", "onnxruntime", "torch")  # the CPU's choices, fastest first
+
+
 def default_runtime(device: str) -> str:
-    """ONNX Runtime for the CPU forward when it is installed (with ``onnx``, which writes the
-    graph), else torch; always torch on CUDA."""
+    """On the CPU, the first of CPU_RUNTIMES whose libraries import (ONNX Runtime also needs
+    ``onnx``, which writes its graphs); always torch on CUDA."""
     if device != "cpu":
         return "torch"
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return "torch"
-    return "onnxruntime"
+    needs = {"onnxruntime+ncnn": ("onnx", "onnxruntime", "ncnn"), "onnxruntime": ("onnx", "onnxruntime")}
+    for runtime in CPU_RUNTIMES[:-1]:
+        try:
+            for module in needs[runtime]:
+                __import__(module)
+        except ImportError:
+            continue
+        return runtime
+    return "torch"
 
 
 class LpipsAlex:
     """LPIPS-Alex v0.1 built once (weights from disk) and reused for every image.
 
-    ``runtime``: "torch" or "onnxruntime" (CPU only; None: ``default_runtime``); ``threads``: the
-    ONNX Runtime threads per forward (torch's are set process-wide by the caller).
+    ``runtime``: one of CPU_RUNTIMES ("torch" also on CUDA; None: ``default_runtime``);
+    ``threads``: the ONNX Runtime and ncnn threads per forward (torch's are set process-wide by the
+    caller).
     """
 
     def __init__(self, device: str = "cpu", runtime: str | None = None, threads: int = 1) -> None:
         self.device = device
         self.runtime = runtime or default_runtime(device)
+        if self.runtime not in CPU_RUNTIMES:
+            raise ValueError(f"unknown LPIPS runtime {self.runtime!r}; one of {', '.join(CPU_RUNTIMES)}")
+        if self.runtime != "torch" and device != "cpu":
+            raise ValueError(f"the {self.runtime} LPIPS runs on the CPU only")
         if self.runtime == "onnxruntime":
-            if device != "cpu":
-                raise ValueError("the ONNX Runtime LPIPS runs on the CPU only")
             self._session = onnx_session(threads)
+            return
+        if self.runtime == "onnxruntime+ncnn":
+            from . import lpips_ncnn
+
+            weights = load_weights()
+            self._head = onnx_session(threads, graph=head_graph(weights))
+            self._convolutions = lpips_ncnn.convolutions(weights, threads)
+            self._tail = onnx_session(threads, graph=tail_graph(weights))
             return
         import torch
 
@@ -207,6 +225,15 @@ class LpipsAlex:
         """
         if self.runtime == "onnxruntime":
             return float(self._session.run(None, {"pair": np.stack([result, gt])})[0])
+        if self.runtime == "onnxruntime+ncnn":
+            from .lpips_ncnn import features
+
+            total, pooled = self._head.run(None, {"pair": np.stack([result, gt])})
+            layers = self._tail.run(None, dict(zip(TAIL_FEATURES, features(self._convolutions, pooled),
+                                                   strict=True)))
+            for layer in layers:  # float32, in the package's order
+                total = total + layer
+            return float(total)
         import torch
 
         with torch.inference_mode():

@@ -78,17 +78,15 @@ def _layer_distance(graph: _Graph, feature: str, linear: np.ndarray, k: int) -> 
     return graph.node("ReduceMean", [weighted], f"layer{k}", keepdims=0)
 
 
-def distance_graph(weights: LpipsWeights) -> bytes:
-    """The serialised ONNX model: ``pair`` (uint8 2xHxWx3; H, W >= 31) -> ``distance`` (float)."""
-    from onnx import TensorProto, helper
-
-    graph = _Graph()
-    x = _scaled_input(graph)
-    total = None
-    for k, (first, *layers) in enumerate(ALEX_SLICES):
-        pooled = layers[0][0] == "pool"
-        spec = layers[1] if pooled else layers[0]
-        index = first + layers.index(spec)  # the convolution's index in features[]
+def _slices(graph: _Graph, x: str, weights: LpipsWeights, slices: range) -> tuple[str, list[str]]:
+    """AlexNet ``slices`` (indices into ALEX_SLICES) from ``x``: their last feature and each one's
+    layer distance, in order."""
+    layers = []
+    for k in slices:
+        first, *specs = ALEX_SLICES[k]
+        pooled = specs[0][0] == "pool"
+        spec = specs[1] if pooled else specs[0]
+        index = first + specs.index(spec)  # the convolution's index in features[]
         _, _, _, kernel, stride, padding = spec
         if pooled:
             x = graph.node("MaxPool", [x], f"pool{k}", kernel_shape=[3, 3], strides=[2, 2])
@@ -97,12 +95,81 @@ def distance_graph(weights: LpipsWeights) -> bytes:
         conv = graph.node("Conv", [x, weight, bias], f"conv{k}", kernel_shape=[kernel, kernel],
                           strides=[stride, stride], pads=[padding] * 4)
         x = graph.node("Relu", [conv], f"feature{k}")
-        layer = _layer_distance(graph, x, weights.linear[k], k)
-        last = k == len(ALEX_SLICES) - 1
-        total = layer if total is None else graph.node("Add", [total, layer], OUTPUT if last else f"total{k}")
-    crops = helper.make_tensor_value_info(INPUT, TensorProto.UINT8, [2, "height", "width", 3])
-    distance = helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [])
-    model = helper.make_model(
-        helper.make_graph(graph.nodes, "lpips_alex_v0_1", [crops], [distance], graph.initializers),
-        opset_imports=[helper.make_opsetid("", OPSET)], producer_name="aiflash")
+        layers.append(_layer_distance(graph, x, weights.linear[k], k))
+    return x, layers
+
+
+def _sum(graph: _Graph, layers: list[str], output: str) -> str:
+    """((l0 + l1) + l2) + ..., the package's order, the last sum named ``output``."""
+    if len(layers) == 1:
+        return graph.node("Identity", layers, output)
+    total = layers[0]
+    for number, layer in enumerate(layers[1:], start=1):
+        total = graph.node("Add", [total, layer], output if number == len(layers) - 1 else f"total{number}")
+    return total
+
+
+def _model(graph: _Graph, name: str, inputs: list, outputs: list) -> bytes:
+    from onnx import helper
+
+    model = helper.make_model(helper.make_graph(graph.nodes, name, inputs, outputs, graph.initializers),
+                              opset_imports=[helper.make_opsetid("", OPSET)], producer_name="aiflash")
     return model.SerializeToString()
+
+
+def _pair_input():
+    from onnx import TensorProto, helper
+
+    return helper.make_tensor_value_info(INPUT, TensorProto.UINT8, [2, "height", "width", 3])
+
+
+def _scalar(name: str):
+    from onnx import TensorProto, helper
+
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [])
+
+
+def distance_graph(weights: LpipsWeights) -> bytes:
+    """The serialised ONNX model: ``pair`` (uint8 2xHxWx3; H, W >= 31) -> ``distance`` (float)."""
+    graph = _Graph()
+    _, layers = _slices(graph, _scaled_input(graph), weights, range(len(ALEX_SLICES)))
+    _sum(graph, layers, OUTPUT)
+    return _model(graph, "lpips_alex_v0_1", [_pair_input()], [_scalar(OUTPUT)])
+
+
+# The distance split for a runtime that runs AlexNet's 3x3 convolutions itself (lpips_ncnn.py): the
+# head graph runs slices 0..HEAD-1 and the max pool that opens slice HEAD; the tail graph takes the
+# features of slices HEAD.. and gives each one's layer distance. head_distance + tail layers, added
+# in that order in float32, is the package's sum.
+HEAD = 2
+HEAD_DISTANCE = "head_distance"  # float32 scalar: layers 0..HEAD-1 summed
+POOLED = "pooled"  # float32 2xCxhxw: the input of slice HEAD's convolution
+TAIL_FEATURES = tuple(f"feature{k}" for k in range(HEAD, len(ALEX_SLICES)))  # float32 2xCxhxw each
+TAIL_LAYERS = tuple(f"layer{k}" for k in range(HEAD, len(ALEX_SLICES)))  # float32 scalars
+
+
+def head_graph(weights: LpipsWeights) -> bytes:
+    """``pair`` -> ``head_distance`` and ``pooled``."""
+    from onnx import TensorProto, helper
+
+    assert ALEX_SLICES[HEAD][1][0] == "pool"
+    graph = _Graph()
+    x, layers = _slices(graph, _scaled_input(graph), weights, range(HEAD))
+    _sum(graph, layers, HEAD_DISTANCE)
+    graph.node("MaxPool", [x], POOLED, kernel_shape=[3, 3], strides=[2, 2])
+    pooled = helper.make_tensor_value_info(POOLED, TensorProto.FLOAT, [2, "channels", "height", "width"])
+    return _model(graph, "lpips_alex_v0_1_head", [_pair_input()], [_scalar(HEAD_DISTANCE), pooled])
+
+
+def tail_graph(weights: LpipsWeights) -> bytes:
+    """``feature2``, ``feature3``, ``feature4`` (each both crops' ReLU output) -> ``layer2`` ..."""
+    from onnx import TensorProto, helper
+
+    graph = _Graph()
+    inputs = []
+    for k, name in enumerate(TAIL_FEATURES, start=HEAD):
+        channels = weights.linear[k].shape[1]
+        inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [2, channels, f"height{k}",
+                                                                             f"width{k}"]))
+        _layer_distance(graph, name, weights.linear[k], k)
+    return _model(graph, "lpips_alex_v0_1_tail", inputs, [_scalar(name) for name in TAIL_LAYERS])
