@@ -26,6 +26,17 @@ def test_png_jpeg_bmp_decode_like_opencv(tmp_path):
     assert np.array_equal(read_rgb(tmp_path / "a.png")[0], RGB)
 
 
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp"])
+def test_a_photograph_decodes_like_opencv_imread_and_bgr_to_rgb(tmp_path, ext):
+    """Spec §1's decoding on a natural photograph (scikit-image's astronaut, native 512x512; JPEG
+    with 4:2:0 chroma), whatever the decoder's own path to RGB."""
+    from skimage import data
+
+    path = write_rgb(tmp_path / f"astronaut{ext}", data.astronaut())
+    want = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(read_rgb(path)[0], want)
+
+
 def test_write_png_is_lossless(tmp_path):
     write_png(tmp_path / "x.png", RGB)
     assert np.array_equal(read_rgb(tmp_path / "x.png")[0], RGB)

@@ -146,6 +146,20 @@ def test_lpips_on_a_photograph_matches_the_package_from_the_smallest_box_up(heig
         assert 0.01 < want and got == pytest.approx(want, abs=1e-5)
 
 
+def test_input_table_is_the_package_scaling_layer_bit_for_bit(lpips_ref):
+    """Every runtime scales its input through input_table(): the package's own ScalingLayer on
+    v / 127.5 - 1, value for value."""
+    import torch
+
+    from aiflash.metrics.lpips_graph import input_table
+
+    levels = torch.arange(256, dtype=torch.float32).view(1, 1, 256, 1).expand(1, 3, 256, 1)
+    with torch.no_grad():
+        want = lpips_ref.scaling_layer(levels / 127.5 - 1.0)[0, :, :, 0].T.numpy()
+    assert input_table().shape == (1, 256, 3)
+    assert np.array_equal(input_table()[0], want)
+
+
 def test_person_box_grows_by_margin_and_clips():
     person = np.zeros((100, 80), bool)
     person[10:20, 70:80] = True

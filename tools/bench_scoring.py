@@ -164,8 +164,9 @@ def _ort_profile() -> list[str]:
 
     with tempfile.TemporaryDirectory() as tmp:
         session = onnx_session(1, profile_prefix=str(Path(tmp) / "ort"))
-        session.run(None, {"pair": _KERNEL_PAIR})
-        session.run(None, {"pair": _KERNEL_PAIR})
+        pair = _kernel_pair()
+        session.run(None, {"pair": pair})
+        session.run(None, {"pair": pair})
         events = json.loads(Path(session.end_profiling()).read_text())
     runs = [e for e in events if e.get("name") == "model_run"]
     last_start = runs[-1]["ts"] if runs else 0
@@ -182,7 +183,11 @@ def _ort_profile() -> list[str]:
     return lines + _ncnn_convolutions(convolutions_3x3)
 
 
-_KERNEL_PAIR = np.random.default_rng(0).integers(0, 256, (2, 623, 467, 3), dtype=np.uint8)
+def _kernel_pair() -> np.ndarray:
+    """The kernel report's crop pair as the ONNX graphs take it (scaled float32, 2x623x467x3)."""
+    from aiflash.metrics.lpips import scaled_pair
+
+    return scaled_pair(*np.random.default_rng(0).integers(0, 256, (2, 623, 467, 3), dtype=np.uint8))
 
 
 def _ncnn_convolutions(onnxruntime_ms: float) -> list[str]:
@@ -198,7 +203,7 @@ def _ncnn_convolutions(onnxruntime_ms: float) -> list[str]:
     from aiflash.metrics.lpips_ncnn import convolutions, features
 
     weights = load_weights()
-    _, pooled = onnx_session(1, graph=head_graph(weights)).run(None, {"pair": _KERNEL_PAIR})
+    _, pooled = onnx_session(1, graph=head_graph(weights)).run(None, {"pair": _kernel_pair()})
     net = convolutions(weights, threads=1)
     best = float("inf")
     for _ in range(5):

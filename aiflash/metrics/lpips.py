@@ -18,7 +18,14 @@ import numpy as np
 
 from ..errors import ReferenceDataError
 from ..lpips_weights import load_weights
-from .lpips_graph import ALEX_SLICES, SCALE, SHIFT, TAIL_FEATURES, distance_graph, head_graph, tail_graph
+from .lpips_graph import (
+    ALEX_SLICES,
+    TAIL_FEATURES,
+    distance_graph,
+    head_graph,
+    input_table,
+    tail_graph,
+)
 
 BOX_MARGIN = 8
 MIN_SIDE = 31  # AlexNet's receptive field chain needs at least this many pixels per side
@@ -54,9 +61,9 @@ def _without_random_init(torch):
 
 def _lpips_alex(torch):
     """The package's LPIPS(net='alex', version='0.1') modules, weights not yet loaded: ``net``
-    (slices named as the package names them, so parameter names match), ``lins`` (its 1x1
-    linear layers; the package's dropout before them is inactive in eval mode) and
-    ``scaling_layer``."""
+    (slices named as the package names them, so parameter names match) and ``lins`` (its 1x1
+    linear layers; the package's dropout before them is inactive in eval mode). The input
+    scaling is ``scaled_pair``'s table."""
     nn = torch.nn
 
     def layer(spec):
@@ -81,19 +88,9 @@ def _lpips_alex(torch):
                 features.append(x)
             return features
 
-    class ScalingLayer(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.register_buffer("shift", torch.Tensor(SHIFT)[None, :, None, None])
-            self.register_buffer("scale", torch.Tensor(SCALE)[None, :, None, None])
-
-        def forward(self, inp):
-            return (inp - self.shift) / self.scale
-
     class Lpips(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.scaling_layer = ScalingLayer()
             self.net = AlexSlices()
             channels = [specs[-2][2] for _, *specs in ALEX_SLICES]
             self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, stride=1, padding=0, bias=False)
@@ -120,6 +117,20 @@ def _pair_distance(model, batch):
         layer = lin((unit[0:1] - unit[1:2]) ** 2).mean()
         total = layer if total is None else total + layer
     return total
+
+
+_INPUT_TABLE = input_table()
+
+
+def scaled_pair(result: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Both HxWx3 uint8 crops as one 2xHxWx3 float32 batch, scaled as the package scales its
+    inputs (bit for bit, through ``input_table``)."""
+    import cv2
+
+    pair = np.empty((2, *result.shape), np.float32)
+    for index, crop in enumerate((result, gt)):
+        cv2.LUT(np.ascontiguousarray(crop), _INPUT_TABLE, dst=pair[index])
+    return pair
 
 
 def onnx_session(threads: int, profile_prefix: str | None = None, graph: bytes | None = None):
@@ -198,37 +209,21 @@ class LpipsAlex:
             for lin, weight in zip(model.lins, weights.linear, strict=True):
                 lin.weight.copy_(torch.from_numpy(weight))
         model = model.eval().requires_grad_(False)
-        # The package maps every 8-bit value v of channel c to ((v/127.5 - 1) - shift_c) / scale_c;
-        # tabulating those 256x3 float32 values with the same torch operations gives the very same
-        # numbers in one pass over the crop instead of five.
-        levels = torch.arange(256, dtype=torch.float32).view(1, 1, 256, 1).expand(1, 3, 256, 1)
-        table = model.scaling_layer(levels / 127.5 - 1.0)
-        self._input_table = np.ascontiguousarray(table[0, :, :, 0].T.numpy())[None]  # 1x256x3
         # channels_last: oneDNN's fastest convolution layout on CPU (~8% here), same numbers.
         self.model = model.to(device, memory_format=torch.channels_last)
-
-    def _input_batch(self, result: np.ndarray, gt: np.ndarray):
-        """Both crops as one 2x3xHxW float32 batch in channels-last memory, scaled as the package
-        scales its inputs (bit for bit, through the table)."""
-        import cv2
-        import torch
-
-        batch = np.empty((2, *result.shape), np.float32)
-        for index, crop in enumerate((result, gt)):
-            cv2.LUT(np.ascontiguousarray(crop), self._input_table, dst=batch[index])
-        return torch.from_numpy(batch).permute(0, 3, 1, 2).to(self.device)
 
     def distance(self, result: np.ndarray, gt: np.ndarray) -> float:
         """LPIPS distance between two HxWx3 uint8 RGB crops of the same shape (0 if identical).
 
         Both crops go through the backbone as one batch of two, then the package's arithmetic.
         """
+        pair = scaled_pair(result, gt)
         if self.runtime == "onnxruntime":
-            return float(self._session.run(None, {"pair": np.stack([result, gt])})[0])
+            return float(self._session.run(None, {"pair": pair})[0])
         if self.runtime == "onnxruntime+ncnn":
             from .lpips_ncnn import features
 
-            total, pooled = self._head.run(None, {"pair": np.stack([result, gt])})
+            total, pooled = self._head.run(None, {"pair": pair})
             layers = self._tail.run(None, dict(zip(TAIL_FEATURES, features(self._convolutions, pooled),
                                                    strict=True)))
             for layer in layers:  # float32, in the package's order
@@ -237,7 +232,9 @@ class LpipsAlex:
         import torch
 
         with torch.inference_mode():
-            return float(_pair_distance(self.model, self._input_batch(result, gt)))
+            # channels-last memory: the layout the model's convolutions run in.
+            batch = torch.from_numpy(pair).permute(0, 3, 1, 2).to(self.device)
+            return float(_pair_distance(self.model, batch))
 
 
 def person_lpips(model: LpipsAlex, result: np.ndarray, gt: np.ndarray, person: np.ndarray,

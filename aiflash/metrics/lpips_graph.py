@@ -1,11 +1,14 @@
-"""LPIPS-Alex v0.1 distance as an ONNX graph, written node by node from the checked weights.
+"""LPIPS-Alex v0.1 distance as ONNX graphs, written node by node from the checked weights.
 
-Pure functions, no torch: the CPU scorer runs this graph on ONNX Runtime, so it never imports
+Pure functions, no torch: the CPU scorer runs these graphs on ONNX Runtime, so it never imports
 torch (about 3 s of a scoring run's start-up). Each node restates one operation of the ``lpips``
-package's forward with ``normalize=True``: the input scaling, AlexNet ``features[0:12]`` in five
-slices, unit normalisation over channels, squared difference, the 1x1 linear layer and the
-spatial mean, summed over the five layers (Zhang et al., CVPR 2018). tests/test_metrics_parity.py
-holds it to the package itself and to our torch rebuild (``lpips.LpipsAlex(runtime="torch")``).
+package's forward with ``normalize=True``: AlexNet ``features[0:12]`` in five slices, unit
+normalisation over channels, squared difference, the 1x1 linear layer and the spatial mean,
+summed over the five layers (Zhang et al., CVPR 2018). The input scaling comes before the graph,
+through ``input_table`` (bit for bit the package's). ``distance_graph`` is the whole distance;
+``head_graph`` and ``tail_graph`` surround the 3x3 convolutions that lpips_ncnn.py runs.
+tests/test_metrics_parity.py holds them to the package itself and to our torch rebuild
+(``lpips.LpipsAlex(runtime="torch")``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 from ..lpips_weights import LpipsWeights
 
 OPSET = 17
-INPUT = "pair"  # uint8, 2 x H x W x 3: the result crop and the GT crop
+INPUT = "pair"  # float32, 2 x H x W x 3: the result crop and the GT crop through input_table()
 OUTPUT = "distance"  # float32 scalar
 # The package's ScalingLayer constants.
 SHIFT = (-0.030, -0.088, -0.188)
@@ -51,15 +54,20 @@ class _Graph:
         return output
 
 
-def _scaled_input(graph: _Graph) -> str:
-    """uint8 NHWC -> float NCHW in [-1, 1] -> (x - shift) / scale, in the package's order."""
+def input_table() -> np.ndarray:
+    """1x256x3 float32: each 8-bit value v of channel c as the package scales it,
+    ((v / 127.5 - 1) - shift_c) / scale_c, every operation in float32 (IEEE rounding, as torch
+    and ONNX Runtime round them). A lookup through it (``cv2.LUT``) gives the very numbers of
+    those four operations in one pass over the crop instead of four."""
     f32 = np.float32
-    x = graph.node("Transpose", [INPUT], "nchw", perm=[0, 3, 1, 2])
-    x = graph.node("Cast", [x], "float", to=1)  # FLOAT
-    x = graph.node("Div", [x, graph.constant("c127_5", f32(127.5))], "div127_5")
-    x = graph.node("Sub", [x, graph.constant("one", f32(1.0))], "minus1")
-    x = graph.node("Sub", [x, graph.constant("shift", np.array(SHIFT, f32).reshape(1, 3, 1, 1))], "shifted")
-    return graph.node("Div", [x, graph.constant("scale", np.array(SCALE, f32).reshape(1, 3, 1, 1))], "scaled")
+    levels = np.arange(256, dtype=f32)[:, None]
+    table = ((levels / f32(127.5) - f32(1.0)) - np.array(SHIFT, f32)) / np.array(SCALE, f32)
+    return np.ascontiguousarray(table, f32)[None]
+
+
+def _scaled_input(graph: _Graph) -> str:
+    """The scaled NHWC pair as NCHW."""
+    return graph.node("Transpose", [INPUT], "scaled", perm=[0, 3, 1, 2])
 
 
 def _layer_distance(graph: _Graph, feature: str, linear: np.ndarray, k: int) -> str:
@@ -120,7 +128,7 @@ def _model(graph: _Graph, name: str, inputs: list, outputs: list) -> bytes:
 def _pair_input():
     from onnx import TensorProto, helper
 
-    return helper.make_tensor_value_info(INPUT, TensorProto.UINT8, [2, "height", "width", 3])
+    return helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, [2, "height", "width", 3])
 
 
 def _scalar(name: str):
@@ -130,7 +138,7 @@ def _scalar(name: str):
 
 
 def distance_graph(weights: LpipsWeights) -> bytes:
-    """The serialised ONNX model: ``pair`` (uint8 2xHxWx3; H, W >= 31) -> ``distance`` (float)."""
+    """The serialised ONNX model: ``pair`` (float32 2xHxWx3, scaled; H, W >= 31) -> ``distance``."""
     graph = _Graph()
     _, layers = _slices(graph, _scaled_input(graph), weights, range(len(ALEX_SLICES)))
     _sum(graph, layers, OUTPUT)
