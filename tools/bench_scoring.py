@@ -115,6 +115,12 @@ def software_header() -> list[str]:
         ort = f"onnxruntime {onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})"
     except ImportError:
         ort = "onnxruntime not installed"
+    try:
+        import ncnn
+
+        ort += f", ncnn {ncnn.__version__}"
+    except ImportError:
+        ort += ", ncnn not installed"
     plan = scoring_plan(cpu_layout(), "cpu")
     return [
         f"python {platform.python_version()}, numpy {np.__version__}, opencv {cv2.__version__}, "
