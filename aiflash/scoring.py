@@ -2,8 +2,8 @@
 
 Images are scored in lanes, one worker thread per usable CPU (``device.scoring_plan``): a lane
 decodes an image, computes its numpy/cv2 metrics and runs its single-threaded LPIPS forward
-(ONNX Runtime on the CPU, torch on CUDA); cv2, numpy and both runtimes release the GIL. The first
-images are prepared while the LPIPS model loads.
+(ONNX Runtime with ncnn's 3x3 convolutions on the CPU, torch on CUDA); cv2, numpy and all three
+runtimes release the GIL. The first images are prepared while the LPIPS model loads.
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ def scaled_pair(result: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 def onnx_session(threads: int, profile_prefix: str | None = None, graph: bytes | None = None):
-    """An ONNX Runtime session for ``graph`` (None: the whole distance, from uint8 HxWx3 crops in a
+    """An ONNX Runtime session for ``graph`` (None: the whole distance, from ``scaled_pair``'s
     2xHxWx3 batch to the scalar) written from the checked weights (nothing cached on disk).
     ONNX Runtime's fused convolutions need ~20% less CPU than torch's for AlexNet here, with the
     same numbers within 2e-8 (tools/bench_scoring.py and tests/test_metrics_parity.py measure
