@@ -1,7 +1,7 @@
 # NTIRE 2026 RAIM Track 3 (AI Flash Portrait): the competition image. Codabench runs the ingestion
 # and scoring programs in it, and `aiflash reproduce` re-runs the finalists' code in it.
 #
-#   make docker       docker build -t ntire2026raim/aiflash-portrait:1.0.0 .
+#   make docker       docker build -t ntire2026raim/aiflash-portrait:1.1.0 .
 #   make pin-image    rewrite the FROM line below to tag@sha256:<digest> (needs network + docker)
 #
 # GPU: the CUDA 13.0 user-space stack (cudart, cuBLAS, cuDNN 9, NCCL...) comes from the pinned
@@ -18,7 +18,7 @@ FROM python:3.11.7-slim-bookworm
 
 LABEL org.opencontainers.image.title="aiflash-portrait" \
       org.opencontainers.image.description="NTIRE 2026 RAIM Track 3 AI Flash Portrait: ingestion, scoring, reproduction" \
-      org.opencontainers.image.version="1.0.0" \
+      org.opencontainers.image.version="1.1.0" \
       org.opencontainers.image.licenses="BSD-2-Clause" \
       ai.aiflash.cuda="13.0" \
       ai.aiflash.min-nvidia-driver="580.65.06"

@@ -63,7 +63,7 @@ bundle: $(INSTALLED)
 	$(VENV)/bin/aiflash bundle --source . --output-dir dist $(BUNDLE_ARGS)
 
 # The competition image; IMAGE must equal aiflash.bundle.DOCKER_IMAGE (tests/test_docker.py checks).
-IMAGE ?= ntire2026raim/aiflash-portrait:1.0.0
+IMAGE ?= ntire2026raim/aiflash-portrait:1.1.0
 docker:
 	docker build -t $(IMAGE) .
 

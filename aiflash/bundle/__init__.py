@@ -5,5 +5,5 @@ The container image name lives here once; the Dockerfile, the Makefile and compe
 ``docker_image`` must all use this value (the builder refuses a yaml that differs).
 """
 
-DOCKER_IMAGE = "ntire2026raim/aiflash-portrait:1.0.0"
+DOCKER_IMAGE = "ntire2026raim/aiflash-portrait:1.1.0"
 BUNDLE_NAME = "aiflash-portrait-ntire2026"
