@@ -223,6 +223,9 @@ def measure_cases(cases: list[ImageCase], profile: Profile, device: str | None,
             lpips_model = LpipsAlex(device, threads=threads)
             if lpips_model.runtime == "torch":
                 set_torch_threads(threads)
+            if progress:  # the log says what computed the numbers (a reproduction compares it)
+                print(f"LPIPS-Alex on {device} ({lpips_model.runtime}); {plan.lanes} lane(s) x "
+                      f"{threads} thread(s)", flush=True)
 
             def row(prepared: PreparedCase | Future) -> tuple[dict, ImagePreview | None]:
                 prepared = prepared.result() if isinstance(prepared, Future) else prepared

@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 
 from aiflash.cli import main
+from aiflash.device import pick_device
+from aiflash.metrics.lpips import default_runtime
 from aiflash.report import LEADERBOARD_KEYS
 
 from .conftest import REPO
@@ -38,6 +40,8 @@ def test_program_writes_the_three_outputs_with_published_numbers(tmp_path):
     out = tmp_path / "output"
     done = run_program(ref, res, out)
     assert done.returncode == 0, done.stderr
+    device = pick_device(None)
+    assert f"LPIPS-Alex on {device} ({default_runtime(device)}); " in done.stdout, done.stdout
     assert sorted(p.name for p in out.iterdir()) == [
         "detailed_results.html", "per_image_scores.csv", "scores.json"]
     scores = json.loads((out / "scores.json").read_text())
