@@ -107,6 +107,16 @@ def test_a_bad_image_stops_scoring_with_its_own_error(tmp_path, plan):
         measure_cases(cases, load_profile("default"), "cpu", plan=plan)
 
 
+def test_the_installed_environment_scores_on_the_fastest_cpu_runtime():
+    """requirements.lock installs ncnn and ONNX Runtime: a scorer that silently fell back to a
+    slower runtime (a broken wheel, a missing library) would keep its numbers but lose ~20% of
+    its speed, so this environment must pick the first of CPU_RUNTIMES."""
+    from aiflash.metrics.lpips import CPU_RUNTIMES, default_runtime
+
+    assert default_runtime("cpu") == CPU_RUNTIMES[0] == "onnxruntime+ncnn"
+    assert default_runtime("cuda") == "torch"
+
+
 def test_cpu_scoring_never_imports_torch(tmp_path):
     """Without a GPU driver, the CPU scorer runs LPIPS on ONNX Runtime from the .npz weights and
     never pays torch's import (~3 s); with a (pretend) driver node, it asks torch."""
