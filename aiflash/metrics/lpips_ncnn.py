@@ -1,12 +1,12 @@
 """AlexNet's 3x3 convolutions of LPIPS-Alex (slices 2-4) on ncnn's Winograd kernels, on the CPU.
 
-Pure functions. Those three convolutions are ~60% of the LPIPS work at the person-box sizes here;
-ONNX Runtime runs them as direct convolutions at ~80% of a core's FMA peak, so only fewer
-multiplications make them cheaper. ncnn (Tencent's inference library, BSD-3) has AVX2 Winograd
-F(4x4,3x3) kernels: 4x fewer multiplications per output, ~1.8x less time per convolution here.
-Its different summation order moves the features by ~2e-6 relative and the LPIPS distance by
-< 1e-8 (spec §6 allows 1e-5); tests/test_metrics_parity.py holds it to the package. F(6x6,3x3)
-is disabled (larger rounding), F(2x2,3x3) is not needed.
+Pure functions. Those three convolutions are about half of the LPIPS time at the person-box sizes
+here (55% of its multiplications); ONNX Runtime runs them as direct convolutions at ~80% of a
+core's FMA peak, so only fewer multiplications make them cheaper. ncnn (Tencent's inference
+library, BSD-3) has AVX2 Winograd F(4x4,3x3) kernels: 4x fewer multiplications per output, 1.65-2x
+less time for the three here. Its different summation order moves the features by ~2e-6 relative
+and the LPIPS distance by < 1e-8 (spec §6 allows 1e-5); tests/test_metrics_parity.py holds it to
+the package. F(6x6,3x3) is disabled (larger rounding), F(2x2,3x3) is not needed.
 
 The network is written here from the checked weights (nothing cached on disk): the ncnn param text
 and its weight blob, convolutions with their ReLU fused (an exact max(0, x)).
