@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ReferenceDataError
 from ..lpips_weights import load_weights
+from . import lpips_ncnn
 from .lpips_graph import (
     ALEX_SLICES,
     TAIL_FEATURES,
@@ -156,20 +157,21 @@ def onnx_session(threads: int, profile_prefix: str | None = None, graph: bytes |
 CPU_RUNTIMES = ("onnxruntime+ncnn", "onnxruntime", "torch")  # the CPU's choices, fastest first
 
 
+def _importable(*modules: str) -> bool:
+    try:
+        for module in modules:
+            __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
 def default_runtime(device: str) -> str:
     """On the CPU, the first of CPU_RUNTIMES whose libraries import (ONNX Runtime also needs
     ``onnx``, which writes its graphs); always torch on CUDA."""
-    if device != "cpu":
+    if device != "cpu" or not _importable("onnx", "onnxruntime"):
         return "torch"
-    needs = {"onnxruntime+ncnn": ("onnx", "onnxruntime", "ncnn"), "onnxruntime": ("onnx", "onnxruntime")}
-    for runtime in CPU_RUNTIMES[:-1]:
-        try:
-            for module in needs[runtime]:
-                __import__(module)
-        except ImportError:
-            continue
-        return runtime
-    return "torch"
+    return "onnxruntime+ncnn" if _importable("ncnn") else "onnxruntime"
 
 
 class LpipsAlex:
@@ -191,8 +193,6 @@ class LpipsAlex:
             self._session = onnx_session(threads)
             return
         if self.runtime == "onnxruntime+ncnn":
-            from . import lpips_ncnn
-
             weights = load_weights()
             self._head = onnx_session(threads, graph=head_graph(weights))
             self._convolutions = lpips_ncnn.convolutions(weights, threads)
@@ -221,11 +221,9 @@ class LpipsAlex:
         if self.runtime == "onnxruntime":
             return float(self._session.run(None, {"pair": pair})[0])
         if self.runtime == "onnxruntime+ncnn":
-            from .lpips_ncnn import features
-
             total, pooled = self._head.run(None, {"pair": pair})
-            layers = self._tail.run(None, dict(zip(TAIL_FEATURES, features(self._convolutions, pooled),
-                                                   strict=True)))
+            features = lpips_ncnn.features(self._convolutions, pooled)
+            layers = self._tail.run(None, dict(zip(TAIL_FEATURES, features, strict=True)))
             for layer in layers:  # float32, in the package's order
                 total = total + layer
             return float(total)

@@ -21,6 +21,8 @@ from .lpips_graph import ALEX_SLICES, HEAD, POOLED, TAIL_FEATURES
 
 _MAGIC = 7767517  # ncnn's param format
 _RAW_FLOAT32 = np.uint32(0)  # a weight blob's tag: plain float32 follows
+_WHAT_TO_DO = ("reinstall the pinned ncnn (requirements.lock), or uninstall it to score on ONNX "
+               "Runtime alone (the same numbers, slower)")
 
 
 def network(weights: LpipsWeights) -> tuple[str, bytes]:
@@ -63,7 +65,7 @@ def convolutions(weights: LpipsWeights, threads: int):
     options.use_winograd63_convolution = False
     param, blob = network(weights)
     if net.load_param_mem(param) != 0:
-        raise RuntimeError("ncnn refused the LPIPS convolutions' param text")
+        raise RuntimeError(f"ncnn refused the LPIPS convolutions' param text; {_WHAT_TO_DO}.")
     net.load_model_mem(blob)
     return net
 
@@ -80,7 +82,7 @@ def features(net, pooled: np.ndarray) -> list[np.ndarray]:
         for k, name in enumerate(TAIL_FEATURES):
             status, mat = extractor.extract(name)
             if status != 0:
-                raise RuntimeError(f"ncnn failed on LPIPS {name} (status {status})")
+                raise RuntimeError(f"ncnn failed on LPIPS {name} (status {status}); {_WHAT_TO_DO}.")
             feature = np.asarray(mat)
             if out[k] is None:
                 out[k] = np.empty((2, *feature.shape), np.float32)
