@@ -10,6 +10,7 @@ import yaml
 
 from .errors import ProfileError
 from .forensics import ForensicsSettings
+from .probe import ProbeSettings
 
 SCORED_METRICS = ("LPIPS_person", "DeltaE_person", "PSNR_bg", "SSIM_global")
 EXTRA_METRICS = ("CIEDE2000_person",)
@@ -100,6 +101,7 @@ class Profile:
     source: str = ""
     forensics: ForensicsSettings = field(default_factory=ForensicsSettings)
     output_consistency: OutputConsistency = field(default_factory=OutputConsistency)
+    probe: ProbeSettings = field(default_factory=ProbeSettings)
 
 
 def _builtin(name: str) -> dict:
@@ -160,6 +162,7 @@ def load_profile(spec: str = "default") -> Profile:
             source=source,
             forensics=ForensicsSettings.from_mapping(raw.get("forensics")),
             output_consistency=_output_consistency(raw.get("output_consistency")),
+            probe=ProbeSettings.from_mapping(raw.get("probe")),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProfileError(f"{source}: malformed profile ({type(exc).__name__}: {exc})") from exc

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from ..errors import ModelError
 from ..ingestion.audit import Finding
 from ..ingestion.guard import DEFAULT_POLICY, POLICIES
-from ..ingestion.record import INGESTION_FILE
+from ..ingestion.record import INGESTION_FILE, probe_line
 from ..ingestion.runner import (
     DEFAULT_IMAGE_TIME_LIMIT_S,
     DEFAULT_LOAD_TIME_LIMIT_S,
@@ -16,6 +17,7 @@ from ..ingestion.runner import (
     IngestionConfig,
     run_ingestion,
 )
+from ..profile import load_profile
 from ..sandbox import SandboxReport
 from . import add_folder_options
 
@@ -30,6 +32,13 @@ def _seconds(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
     return value
 
 
@@ -53,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: dict[str, str] | No
                         help="total time for the whole run; keep it below the phase's "
                              f"execution_time_limit (default: {DEFAULT_TIME_BUDGET_S:g})")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("--probe-images", type=_count, default=None, metavar="N",
+                        help="images the resolution probe measures (three extra model calls each; 0: no "
+                             "probe; default: the profile's probe.images)")
+    parser.add_argument("--profile", default="default",
+                        help="scoring profile whose forensics and probe settings apply (name or YAML file)")
     parser.add_argument("--allow-network", action="store_true",
                         help="let the model open TCP connections (denied by default where the kernel's "
                              "Landlock supports it)")
@@ -64,12 +78,15 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: dict[str, str] | No
 
 def run(args: argparse.Namespace) -> int:
     tty = sys.stderr.isatty()
+    profile = load_profile(args.profile)
+    probe = profile.probe if args.probe_images is None else replace(profile.probe, images=args.probe_images)
     config = IngestionConfig(
         input_dir=args.input_dir, submission_dir=args.submission_dir, output_dir=args.output_dir,
         device=args.device, policy=args.policy, image_time_limit_s=args.image_time_limit,
         load_time_limit_s=args.load_time_limit, time_budget_s=args.time_budget,
         allow_network=args.allow_network, sandbox=not args.no_sandbox,
         progress=tty and not args.quiet, verbose=not tty and not args.quiet,
+        forensics=profile.forensics, probe=probe,
     )
     outcome = run_ingestion(config)
     if not outcome.ran:
@@ -80,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     env = record.get("environment") or {}
     print(f"Ingestion: {record['images_ok']} of {record['images_total']} images restored in "
           f"{record['total_s']:.1f} s on {env.get('device_name') or env.get('device') or 'no device'} "
-          f"({record['api'] or 'model not loaded'} API); guard: {len(record['guard_findings'])} "
+          f"({record['api'] or 'model not loaded'} API); code audit: {len(record['guard_findings'])} "
           f"finding(s), policy {record['policy']}.")
     if record["mean_model_s"] is not None:
         print(f"  mean model time per image {record['mean_model_s']:.3f} s"
@@ -90,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  sandbox: {SandboxReport(**record['sandbox']).summary()}")
     if record.get("stray_processes_ended"):
         print(f"  ended {record['stray_processes_ended']} stray process(es) the model left running")
+    if record.get("probe", {}).get("verdict"):
+        print(f"  {probe_line(record['probe'])}")
     print(verdict_line(record))
     shown = [f for f in record["guard_findings"] if f.get("severity") != "info"] or record["guard_findings"]
     for finding in shown[:10]:
@@ -107,7 +126,7 @@ def verdict_line(record: dict) -> str:
     flagged = [e["image"] for e in record.get("images", []) if e.get("rescale_verdict") == "flagged"]
     listed = f" ({', '.join(flagged[:8])}{', ...' if len(flagged) > 8 else ''})" if flagged else ""
     return (f"Rescaling verdicts: {counts.get('clean', 0)} clean, {counts.get('flagged', 0)} flagged for the "
-            f"organisers' review{listed}, {counts.get('rejected', 0)} rejected (audit and content check; "
+            f"organisers' review{listed}, {counts.get('rejected', 0)} rejected (audit, content check and probe; "
             f"details in {INGESTION_FILE}).")
 
 

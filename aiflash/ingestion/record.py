@@ -63,6 +63,97 @@ def verdict_counts(record: dict) -> dict[str, int]:
     return {v: sum((e.get("rescale_verdict") or CLEAN) == v for e in images) for v in VERDICTS}
 
 
+def probe_line(probe: dict) -> str:
+    """One line for the log: the probe's verdict, what it measured and what it cost."""
+    verdict = probe.get("verdict")
+    cost = (f"{probe.get('extra_calls', 0)} extra model call(s), {probe.get('model_s', 0):.1f} s of model "
+            f"time, {probe.get('wall_s', 0):.1f} s in all")
+    if verdict in (None, "not judged"):
+        why = "; ".join(probe.get("notes") or probe.get("failures") or []) or "nothing probed"
+        return f"probe: not judged ({why}); {cost}"
+    responds = probe.get("responds_to") or {}
+    where = ", ".join(f"{axis} {value:.2f}" for axis, value in responds.items())
+    text = (f"probe: {verdict} on {len(probe.get('images') or [])} image(s): responds up to {where} "
+            f"cycles/px; weakest response above 0.30 cycles/px {probe.get('response', 0):.2f} of the "
+            f"low band's ({probe.get('weakest')}); mismatch {probe.get('mismatch', 0):.2f}; {cost}")
+    for reason in probe.get("reasons") or []:
+        text += f"\n    probe: {reason}"
+    for note in probe.get("notes") or []:
+        text += f"\n    probe note: {note}"
+    return text
+
+
+def transfer_plot(probe: dict, width: int = 300, height: int = 150) -> str:
+    """The probe's measured transfer curves as a small inline SVG (gain relative to the low band
+    against cycles/px, one line per region and axis, the threshold and 0.25 cycles/px marked)."""
+    curves = probe.get("curves") or {}
+    frequencies = probe.get("frequencies") or []
+    if not curves or not frequencies:
+        return ""
+    left, bottom, top = 34, height - 22, 8
+    right = width - 8
+    def x(f):
+        return left + (right - left) * f / 0.5
+    def y(g):
+        return bottom - (bottom - top) * min(max(g, 0.0), 1.25) / 1.25
+    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
+    parts = [f"<svg class='transfer-curve' xmlns='http://www.w3.org/2000/svg' width='{width}' "
+             f"height='{height}' viewBox='0 0 {width} {height}' role='img' "
+             f"aria-label='probe transfer curve'>",
+             f"<rect x='{left}' y='{top}' width='{right - left}' height='{bottom - top}' fill='none' "
+             f"stroke='#999'/>"]
+    for g in (0.0, 0.5, 1.0):
+        parts.append(f"<text x='{left - 4}' y='{y(g) + 4:.1f}' font-size='9' text-anchor='end'>{g:g}</text>")
+    for f in (0.0, 0.25, 0.5):
+        parts.append(f"<text x='{x(f):.1f}' y='{bottom + 11}' font-size='9' "
+                     f"text-anchor='middle'>{f:g}</text>")
+    parts.append(f"<line x1='{x(0.25):.1f}' y1='{top}' x2='{x(0.25):.1f}' y2='{bottom}' stroke='#bbb' "
+                 f"stroke-dasharray='3,3'/>")
+    threshold = (probe.get("settings") or {}).get("response_min")
+    if isinstance(threshold, (int, float)):
+        parts.append(f"<line x1='{x(0.3):.1f}' y1='{y(threshold):.1f}' x2='{right}' y2='{y(threshold):.1f}' "
+                     f"stroke='#d62728' stroke-dasharray='2,2'/>")
+    for i, (key, gains) in enumerate(sorted(curves.items())):
+        points = " ".join(f"{x(f):.1f},{y(g):.1f}" for f, g in zip(frequencies, gains, strict=False))
+        colour = colours[i % len(colours)]
+        parts.append(f"<polyline fill='none' stroke='{colour}' stroke-width='1.5' points='{points}'>"
+                     f"<title>{html.escape(key)}</title></polyline>")
+        parts.append(f"<text x='{right - 4}' y='{top + 10 + 10 * i}' font-size='9' text-anchor='end' "
+                     f"fill='{colour}'>{html.escape(key)}</text>")
+    parts.append(f"<text x='{(left + right) / 2:.0f}' y='{height - 1}' font-size='9' text-anchor='middle'>"
+                 f"cycles/px</text></svg>")
+    return "".join(parts)
+
+
+def probe_section(record: dict) -> str:
+    """detailed_results.html's probe section: verdict, measures, cost and the transfer curve."""
+    probe = record.get("probe")
+    if not isinstance(probe, dict) or not probe.get("verdict"):
+        return ""
+    rows = [
+        ("Verdict", probe.get("verdict")),
+        ("Images probed", ", ".join(str(m.get("image")) for m in probe.get("images") or []) or "–"),
+        ("Responds up to (cycles/px)",
+         ", ".join(f"{k} {v:.2f}" for k, v in (probe.get("responds_to") or {}).items()) or "–"),
+        ("Weakest response above 0.30 cycles/px",
+         f"{_value(probe.get('response'))} ({probe.get('weakest') or '–'}); "
+         f"threshold {_value((probe.get('settings') or {}).get('response_min'))}"),
+        ("Mismatch away from the patterns (levels)", _value(probe.get("mismatch"))),
+        ("Repeated runs differ by (levels)", _value(probe.get("nondeterminism"))),
+        ("Cost", f"{probe.get('extra_calls', 0)} extra call(s), "
+                 f"{_value(probe.get('model_s'), ' s')} model time"),
+    ]
+    table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_value(v))}</td></tr>" for k, v in rows)
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in probe.get("reasons") or [])
+    notes = "".join(f"<li class='muted'>{html.escape(n)}</li>" for n in probe.get("notes") or [])
+    return (f"<h2>Resolution probe</h2><p class='muted'>The ingestion program added faint sinusoid patterns "
+            f"to copies of a few inputs and measured the model's coherent response (the outputs of these "
+            f"copies are never scored). A model that works at a reduced resolution cannot respond above "
+            f"that resolution's Nyquist frequency (0.25 cycles/px for a 2x reduction). Its verdict applies "
+            f"to every image.</p><table class='probe'>{table}</table>"
+            f"{transfer_plot(probe)}<ul>{reasons}{notes}</ul>")
+
+
 def _value(value, unit: str = "", digits: int = 3) -> str:
     if value is None:
         return "–"
@@ -90,7 +181,8 @@ def ingestion_sections(summary: IngestionSummary) -> list[str]:
         ("Rescaling policy", record.get("policy")),
     ]
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_value(v))}</td></tr>" for k, v in rows)
-    parts = [f"<h2>Model run (ingestion)</h2><table>{table}</table>", _verdict_section(summary)]
+    parts = [f"<h2>Model run (ingestion)</h2><table>{table}</table>", _verdict_section(summary),
+             probe_section(record)]
     order = {"reject": 0, "flag": 1}
     findings = sorted(summary.findings, key=lambda f: order.get(f.get("severity"), 2))
     if findings:

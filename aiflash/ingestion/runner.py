@@ -11,16 +11,21 @@ within the limits instead of as the platform's kill, which uploads nothing (Coda
 Results are written as ``<stem>.png`` (lossless) into the output folder, with ``ingestion.json``
 (never ``metadata``: Codabench reserves that name), rewritten after every image. Every result is
 also screened by the content check (``aiflash.forensics``) in the thread that writes its PNG, while
-the model restores the next image; each image's ``rescale_verdict`` is the worse of the audit's
-verdict and the content check's.
+the model restores the next image. A few images, chosen at random, are also restored with faint
+probe patterns added and subtracted (``aiflash.probe``): those outputs are never written or scored;
+they measure whether the model responds to detail a reduced resolution cannot carry, and the
+probe's verdict applies to every image. Each image's ``rescale_verdict`` is the worst of the
+audit's verdict, the content check's and the probe's.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -34,10 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..discovery import INPUT_DIR, find_code_root, find_inputs, find_predictions
+from ..discovery import INPUT_DIR, MASK_DIR, find_code_root, find_inputs, find_predictions
 from ..errors import AiflashError, ModelError, ReferenceDataError
 from ..forensics import CLEAN, FLAGGED, VERDICTS, ForensicsSettings, Screening, screen, worst_verdict
 from ..images import read_person_mask, read_rgb, write_png
+from ..probe import ProbeMeasurement, ProbeSettings, choose_images, judge, measure, plan_probe, probe_inputs
 from ..sandbox import (
     become_subreaper,
     cache_environment,
@@ -82,6 +88,8 @@ class IngestionConfig:
     progress: bool = False  # a progress bar (on a terminal)
     verbose: bool = True  # one line per image (logs)
     forensics: ForensicsSettings | None = None  # None: the default profile's content-check settings
+    probe: ProbeSettings | None = None  # None: the default profile's probe settings
+    probe_seed: int | None = None  # None: a fresh secret seed per run (tests and calibration fix it)
 
     def __post_init__(self):
         if self.policy not in POLICIES:
@@ -226,13 +234,15 @@ class _Run:
         self.images = {stem: {"image": stem, "status": "pending", "error": None, "model_s": None,
                               "wall_s": None, "peak_gpu_memory_mb": None, "findings": 0, "details": None,
                               "rescale_verdict": None, "audit_verdict": None, "content_verdict": None,
-                              "measures": {}, "reasons": [], "content_check_s": None}
+                              "measures": {}, "reasons": [], "content_check_s": None,
+                              "probe_verdict": None}
                        for stem in inputs}
         self.findings: list[dict] = []
         # Findings that belong to no single image (tampering at load, the folder API's calls):
         # their verdict applies to every image.
         self.shared_verdict = CLEAN
-        self.forensics = config.forensics or _default_forensics()
+        self.forensics = config.forensics or _default_profile().forensics
+        self.probe = _ProbeState(config.probe or _default_profile().probe, config.probe_seed, list(inputs))
         self.notes: list[str] = []
         self.environment: dict = {}
         self.sandbox: dict | None = None  # what the worker reported active
@@ -284,10 +294,8 @@ class _Run:
             "peak_gpu_memory_mb": max(peaks) if peaks else None,
             "images": images,
             "rescale_verdicts": {v: sum(e["rescale_verdict"] == v for e in images) for v in VERDICTS},
-            "forensics": {"periodicity_max": self.forensics.periodicity_max,
-                          "hf_coherence_min": self.forensics.hf_coherence_min,
-                          "voting": list(self.forensics.voting),
-                          "false_flag_rate": self.forensics.false_flag_rate},
+            "forensics": self.forensics.as_record(),
+            "probe": self.probe.record(),
             "guard_findings": self.findings,
             "model_output": self.output.summary(),
             "notes": self.notes,
@@ -449,35 +457,157 @@ class _Run:
             values = {"model_s": reply["model_s"], "wall_s": wall, "findings": len(reply["findings"]),
                       "peak_gpu_memory_mb": reply["peak_gpu_memory_mb"], "details": reply["details"],
                       "audit_verdict": reply["audit_verdict"]}
-            if "pixels" in reply:
+            if reply["status"] == "ok":
                 self._write_later(stem, reply["pixels"], values)
+                if stem in self.probe.stems:
+                    worker = self._probe_image(worker, stem, reply["pixels"])
+            elif "pixels" in reply:  # rejected by the audit: screened for the reviewer, never written
+                self._write_later(stem, reply["pixels"], values, status="failed", error=reply["error"])
             else:
                 self._finish(stem, reply["status"], reply["error"], **values)
         if worker is not None:
             worker.stop()
         self._settle_writes(0)
 
+    # -- the active resolution probe (aiflash.probe) ------------------------------------------------
+    def _probe_image(self, worker: _WorkerProcess, stem: str, scored: np.ndarray) -> _WorkerProcess | None:
+        """Restore x + a p, x - a p and x again (in a random order) for one image; the outputs are
+        only measured. Returns the worker, or None when it had to be killed."""
+        prepared = self.probe.prepare(stem, *self.inputs[stem])
+        if prepared is None:
+            return worker
+        plan, plus, minus, clipped = prepared
+        folder = self.scratch / f"probe-{secrets.token_hex(4)}"
+        folder.mkdir()
+        input_path, mask_path = self.inputs[stem]
+        files = {"plus": folder / f"{stem}.png", "minus": folder / f"{stem}-.png", "repeat": input_path}
+        write_png(files["plus"], plus)
+        write_png(files["minus"], minus)
+        order = list(files)
+        self.probe.rng.shuffle(order)
+        outputs: dict[str, np.ndarray] = {}
+        start = time.monotonic()
+        try:
+            for name in order:
+                limit = min(self.config.image_time_limit_s, self._remaining())
+                if limit <= 0:
+                    self.probe.notes.append(f"{stem}: not probed to the end: the time budget was used up")
+                    return worker
+                request = {"op": "image", "stem": stem, "input": str(files[name]), "mask": str(mask_path)}
+                self.probe.calls += 1
+                try:
+                    reply = worker.ask(request, limit)
+                except _WorkerDied as died:
+                    self.probe.failures.append(f"{stem}: the model process died ({died})")
+                    worker.kill()
+                    return None
+                if reply is None:
+                    worker.kill()
+                    if limit < self.config.image_time_limit_s:
+                        self.probe.notes.append(f"{stem}: not probed to the end: the time budget was used up")
+                    else:
+                        self.probe.failures.append(f"{stem}: no answer within the per-image limit of "
+                                                   f"{limit:g} s")
+                    return None
+                self.probe.model_s += reply["model_s"] or 0.0
+                if reply["status"] != "ok":
+                    self.probe.failures.append(f"{stem}: {reply['error']}")
+                    return worker
+                outputs[name] = reply["pixels"]
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            self.probe.wall_s += time.monotonic() - start
+        self.probe.add(stem, plan, scored, outputs, clipped)
+        return worker
+
+    def _probe_folder(self, worker: _WorkerProcess, folder_out: Path, sizes: dict) -> None:
+        """The folder API's probe: one more main() on a folder of the probe copies (random names),
+        run while the model is loaded; its outputs are only measured."""
+        stems = [stem for stem in self.inputs if stem in self.probe.stems]
+        if not stems:
+            return
+        data = self.scratch / f"probe-{secrets.token_hex(4)}"
+        (data / INPUT_DIR).mkdir(parents=True)
+        (data / MASK_DIR).mkdir()
+        out = data / "output"
+        out.mkdir()
+        jobs = []
+        for stem in stems:
+            input_path, mask_path = self.inputs[stem]
+            try:
+                scored, _ = read_rgb(folder_out / f"{stem}.png", error=ModelError)
+            except AiflashError:
+                continue  # no valid result for this image: its own failure is reported
+            prepared = self.probe.prepare(stem, input_path, mask_path)
+            if prepared is None:
+                continue
+            plan, plus, minus, clipped = prepared
+            names = {name: secrets.token_hex(6) for name in ("plus", "minus", "repeat")}
+            write_png(data / INPUT_DIR / f"{names['plus']}.png", plus)
+            write_png(data / INPUT_DIR / f"{names['minus']}.png", minus)
+            shutil.copyfile(input_path, data / INPUT_DIR / f"{names['repeat']}{input_path.suffix}")
+            for name in names.values():
+                shutil.copyfile(mask_path, data / MASK_DIR / f"{name}{mask_path.suffix}")
+            jobs.append((stem, plan, scored, names, clipped))
+        if not jobs:
+            shutil.rmtree(data, ignore_errors=True)
+            return
+        limit = min(self.config.image_time_limit_s * 3 * len(jobs), self._remaining())
+        request = {"op": "folder", "input_dir": str(data / INPUT_DIR), "output_dir": str(out),
+                   "sizes": sorted({tuple(sizes[stem]) for stem, *_ in jobs})}
+        self.probe.calls += 3 * len(jobs)
+        start = time.monotonic()
+        try:
+            try:
+                reply = worker.ask(request, limit)
+            except _WorkerDied as died:
+                self.probe.failures.append(f"main() on the probe inputs: the model process died ({died})")
+                return
+            if reply is None:
+                self.probe.failures.append(f"main() on the probe inputs gave no answer within {limit:.0f} s")
+                return
+            self.probe.model_s += reply["model_s"] or 0.0
+            if reply["error"]:
+                self.probe.failures.append(f"main() on the probe inputs: {reply['error']}")
+            for stem, plan, scored, names, clipped in jobs:
+                outputs = {}
+                for name, file in names.items():
+                    try:
+                        outputs[name], _ = read_rgb(out / f"{file}.png", error=ModelError)
+                    except AiflashError as exc:
+                        self.probe.failures.append(f"{stem}: main() wrote no valid result for a probe input "
+                                                   f"({str(exc).replace(str(out), 'output_path')})")
+                        break
+                else:
+                    self.probe.add(stem, plan, scored, outputs, clipped)
+        finally:
+            shutil.rmtree(data, ignore_errors=True)
+            self.probe.wall_s += time.monotonic() - start
+
     # -- writing and screening results --------------------------------------------------------------
-    def _write_later(self, stem: str, rgb: np.ndarray, values: dict, copy_from: Path | None = None) -> None:
-        """Write (or copy) the result and screen it in a writer thread, off the model's path."""
-        target = self.config.output_dir / f"{stem}.png"
+    def _write_later(self, stem: str, rgb: np.ndarray, values: dict, copy_from: Path | None = None,
+                     status: str = "ok", error: str | None = None) -> None:
+        """Write (or copy) the result and screen it in a writer thread, off the model's path. A result
+        that failed (``status``, ``error``: rejected by the audit) is screened, never written, so the
+        reviewer can compare its measures with the others'."""
+        target = self.config.output_dir / f"{stem}.png" if status == "ok" else None
         self.images[stem]["status"] = "writing"
         job = self._writer.submit(_write_result, target, rgb, copy_from, self.inputs[stem], self.forensics)
-        self._writes[stem] = (job, values)
+        self._writes[stem] = (job, values, status, error)
         self._settle_writes(_PENDING_WRITES)
 
     def _settle_writes(self, keep: int) -> None:
         """Wait for the oldest writes until at most ``keep`` are pending; record them."""
         while len(self._writes) > keep:
             stem = next(iter(self._writes))
-            future, values = self._writes.pop(stem)
+            future, values, status, error = self._writes.pop(stem)
             try:
                 screening, values["content_check_s"] = future.result()
             except OSError as exc:
                 self._finish(stem, "failed", f"writing the result failed ({exc}); this is a problem of "
                              f"the platform, not of the model: please resubmit", **values)
             else:
-                self._finish(stem, "ok", screening=screening, **values)
+                self._finish(stem, status, error, screening=screening, **values)
 
     def _add_shared_findings(self, findings: list[dict]) -> None:
         self.findings.extend(findings)
@@ -506,6 +636,8 @@ class _Run:
                           f"(per-image limit x images, within the total budget) was exceeded")
             worker.kill()
         else:
+            if not reply["error"]:
+                self._probe_folder(worker, folder_out, sizes)
             worker.stop()
             self.folder_model_s = reply["model_s"]
             reason = reply["error"]
@@ -559,11 +691,22 @@ class _Run:
             values = {"findings": len(proven), "audit_verdict": audit_verdict(proven)}
             rejected = rejection(proven, self.config.policy)
             if rejected:
-                self._finish(stem, "failed", rejected, **values)
+                self._write_later(stem, rgb, values, status="failed", error=rejected)
                 continue
             copy_from = path if path.suffix.lower() == ".png" and not note else None
             self._write_later(stem, rgb, values, copy_from)
         self._settle_writes(0)
+
+    def _apply_probe(self) -> None:
+        """The probe judges the model: its verdict goes to every image (it only ever flags)."""
+        verdict = self.probe.conclude()
+        if verdict is None:
+            return
+        for entry in self.images.values():
+            entry["probe_verdict"] = verdict.verdict
+            if verdict.verdict == FLAGGED:
+                entry["rescale_verdict"] = worst_verdict(entry["rescale_verdict"] or CLEAN, FLAGGED)
+                entry["reasons"] = [*entry["reasons"], *(f"probe: {reason}" for reason in verdict.reasons)]
 
     def close(self) -> None:
         for worker in self._started_workers:  # normally all stopped already; after an error of ours, not
@@ -581,6 +724,7 @@ class _Run:
             self._finish(stem, "failed", "not run: the ingestion program stopped early (see its log)")
         for partial in self.config.output_dir.glob("*.png.partial"):
             partial.unlink(missing_ok=True)
+        self._apply_probe()
         self.output.finish()
         self.status = "complete" if all(e["status"] == "ok" for e in self.images.values()) else "failed"
         self.save()
@@ -610,16 +754,17 @@ def remove_reserved_outputs(output_dir: Path) -> list[str]:
             "reserves that name and would fail the submission); write elsewhere, e.g. /tmp."]
 
 
-def _write_result(target: Path, rgb: np.ndarray, copy_from: Path | None, source: tuple[Path, Path],
+def _write_result(target: Path | None, rgb: np.ndarray, copy_from: Path | None, source: tuple[Path, Path],
                   settings: ForensicsSettings) -> tuple[Screening, float]:
-    """Write the result PNG (or copy a valid one), then screen it against its input; returns the
-    screening and its time in seconds (decoding the input and mask included)."""
-    partial = target.with_name(target.name + ".partial")
-    if copy_from is not None:
-        shutil.copyfile(copy_from, partial)
-    else:
-        write_png(partial, rgb)
-    os.replace(partial, target)
+    """Write the result PNG (or copy a valid one; ``target`` None: nothing written), then screen it
+    against its input; returns the screening and its time in seconds (decoding included)."""
+    if target is not None:
+        partial = target.with_name(target.name + ".partial")
+        if copy_from is not None:
+            shutil.copyfile(copy_from, partial)
+        else:
+            write_png(partial, rgb)
+        os.replace(partial, target)
     start = time.perf_counter()
     try:
         image, _ = read_rgb(source[0], error=ReferenceDataError)
@@ -631,10 +776,58 @@ def _write_result(target: Path, rgb: np.ndarray, copy_from: Path | None, source:
     return screening, round(time.perf_counter() - start, 4)
 
 
-def _default_forensics() -> ForensicsSettings:
+@functools.lru_cache(maxsize=1)
+def _default_profile():
     from ..profile import load_profile
 
-    return load_profile("default").forensics
+    return load_profile("default")
+
+
+class _ProbeState:
+    """The probe of one run: which images, its secret random stream, what it measured and cost."""
+
+    def __init__(self, settings: ProbeSettings, seed: int | None, stems: list[str]):
+        self.settings = settings
+        self.rng = np.random.default_rng(secrets.randbits(128) if seed is None else seed)
+        self.stems = set(choose_images(stems, settings.images, self.rng)) if settings.images else set()
+        self.measurements: list[ProbeMeasurement] = []
+        self.failures: list[str] = []
+        self.notes: list[str] = []
+        self.calls = 0
+        self.model_s = 0.0
+        self.wall_s = 0.0
+        self.verdict = None  # a ProbeVerdict once the run has ended
+
+    def prepare(self, stem: str, input_path: Path, mask_path: Path):
+        """(plan, x + a p, x - a p, clipped share) for one input, or None (noted) if it is too small."""
+        image, _ = read_rgb(input_path, error=ReferenceDataError)
+        plan = plan_probe(image, read_person_mask(mask_path), self.settings, self.rng)
+        if plan is None:
+            self.notes.append(f"{stem}: too small to probe ({image.shape[1]}x{image.shape[0]})")
+            return None
+        return (plan, *probe_inputs(image, plan))
+
+    def add(self, stem: str, plan, scored: np.ndarray, outputs: dict[str, np.ndarray],
+            clipped: float) -> None:
+        if any(o.shape != scored.shape for o in outputs.values()):
+            self.failures.append(f"{stem}: a probe output's size differs from the scored output's")
+            return
+        self.measurements.append(measure(stem, plan, scored, outputs["plus"], outputs["minus"],
+                                         outputs["repeat"], clipped))
+
+    def conclude(self):
+        if not self.settings.images:
+            return None
+        self.verdict = judge(self.measurements, self.settings, self.failures)
+        return self.verdict
+
+    def record(self) -> dict:
+        verdict = self.verdict.as_dict() if self.verdict is not None else {"verdict": None}
+        return {"settings": self.settings.as_record(), **verdict,
+                "images": [m.as_dict() for m in self.measurements], "failures": list(self.failures),
+                "notes": list(self.notes) + list(verdict.get("notes", [])),
+                "extra_calls": self.calls, "model_s": round(self.model_s, 3),
+                "wall_s": round(self.wall_s, 3)}
 
 
 def run_ingestion(config: IngestionConfig) -> IngestionOutcome:
