@@ -117,6 +117,12 @@ def calibrate(input_dir: Path, output_dirs: list[Path],
 def write_settings(profile_path: Path, settings: ForensicsSettings) -> None:
     """Write ``settings`` as the ``forensics:`` section of a profile YAML (created if missing,
     other sections kept; a new file extends the default profile)."""
+    write_section(profile_path, "forensics", settings.as_record())
+
+
+def write_section(profile_path: Path, section: str, values: dict) -> None:
+    """Write ``values`` as the ``section:`` of a profile YAML (created if missing, other sections
+    kept; a new file extends the default profile)."""
     raw: dict = {}
     if profile_path.is_file():
         try:
@@ -125,14 +131,8 @@ def write_settings(profile_path: Path, settings: ForensicsSettings) -> None:
             raise ProfileError(f"{profile_path}: cannot read profile ({exc})") from exc
     else:
         raw = {"extends": "default", "name": profile_path.stem,
-               "description": "Default Score with recalibrated resampling-forensics thresholds."}
-    raw["forensics"] = {
-        "periodicity_max": settings.periodicity_max,
-        "spectral_cliff_max": settings.spectral_cliff_max,
-        "hf_coherence_min": settings.hf_coherence_min,
-        "voting": list(settings.voting),
-        "false_flag_rate": settings.false_flag_rate,
-    }
+               "description": f"Default Score with recalibrated {section} thresholds."}
+    raw[section] = values
     profile_path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
 

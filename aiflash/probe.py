@@ -42,8 +42,8 @@ REGIONS = ("person", "background")
 AXES = ("horizontal", "vertical")  # horizontal: frequency along x (columns), vertical: along y
 # The transfer curve's frequencies, cycles/px (each jittered by up to one bin per run).
 FREQUENCIES = (0.04, 0.06, 0.08, 0.10, 0.12, 0.16, 0.20, 0.24, 0.28, 0.32, 0.36, 0.40, 0.44, 0.47, 0.49)
-LOW_BAND = (0.035, 0.125)  # the reference: passes any resolution reduction down to 1/4
-HIGH_BAND = (0.295, 0.5)  # above the Nyquist frequency of a 2x reduction (0.25), with a margin
+LOW_BAND = (0.04, 0.13)  # the reference: passes any resolution reduction down to 1/4
+HIGH_BAND = (0.30, 0.50)  # above the Nyquist frequency of a 2x reduction (0.25), with a margin
 RESPONDS = 0.5  # "responds up to f": the highest frequency whose gain is at least half the low band's
 _TAPER = 0.25  # Tukey window share: the pattern fades in and out at the patch's edges
 _MARGIN = 32  # px: the mismatch is measured this far from every pattern

@@ -8,12 +8,15 @@ from pathlib import Path
 
 from ..errors import CalibrationError
 from ..forensics import MEASURES, ForensicsSettings
-from ..forensics_calibration import calibrate, natural_photo_set, write_settings
+from ..forensics_calibration import calibrate, natural_photo_set, write_section, write_settings
+from ..profile import load_profile
 
 _REPO_SAMPLE = Path(__file__).resolve().parents[2] / "reference_data" / "sample"
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
+    if args.probe:
+        return run_probe_calibrate(args)
     with tempfile.TemporaryDirectory(prefix="aiflash-calibration-") as scratch:
         if args.natural_photos:
             sample = args.sample
@@ -33,6 +36,33 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if args.write:
         write_settings(args.write, result.suggested)
         print(f"Wrote the forensics section of {args.write}; use it with --profile {args.write}")
+    return 0
+
+
+def run_probe_calibrate(args: argparse.Namespace) -> int:
+    from ..probe_calibration import PROBE_PHOTOS, calibrate_probe, probe_photo_set
+
+    if not args.honest:
+        raise CalibrationError("--probe needs honest code submissions: --honest FOLDER [FOLDER ...] "
+                               "(and cheating ones with --cheat to check the margin).")
+    for folder in [*args.honest, *(args.cheat or [])]:
+        if not (folder / "model.py").is_file():
+            raise CalibrationError(f"{folder}: no model.py there; give unpacked code submissions.")
+    base = load_profile(args.profile).probe
+    with tempfile.TemporaryDirectory(prefix="aiflash-probe-calibration-") as scratch:
+        data = args.data
+        if data is None:
+            sample = args.sample
+            if sample is None and _REPO_SAMPLE.is_dir():
+                sample = _REPO_SAMPLE
+            data = probe_photo_set(args.keep or Path(scratch), PROBE_PHOTOS, sample)
+            print(f"Probe calibration set: scikit-image photographs ({', '.join(PROBE_PHOTOS)}) at native "
+                  f"size made low-light{' + ' + str(sample) if sample else ''}, in {data}")
+        result = calibrate_probe(list(args.honest), list(args.cheat or []), data, base, seed=args.seed)
+    print(result.summary())
+    if args.write:
+        write_section(args.write, "probe", result.suggested.as_record())
+        print(f"Wrote the probe section of {args.write}; use it with --profile {args.write}")
     return 0
 
 
@@ -60,4 +90,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             f"{' '.join(ForensicsSettings.voting)})")
     calib.add_argument("--write", type=Path, metavar="PROFILE.yaml",
                        help="write the suggested thresholds into this profile (created if missing)")
+    calib.add_argument("--probe", action="store_true",
+                       help="calibrate the resolution probe instead: run --honest and --cheat code "
+                            "submissions through the ingestion program with every input probed")
+    calib.add_argument("--honest", type=Path, nargs="+", metavar="FOLDER",
+                       help="with --probe: unpacked code submissions known to work at full resolution")
+    calib.add_argument("--cheat", type=Path, nargs="+", metavar="FOLDER",
+                       help="with --probe: unpacked code submissions that reduce the resolution")
+    calib.add_argument("--data", type=Path,
+                       help="with --probe: input/ + mask_personmask/ to probe on (default: scikit-image "
+                            "photographs made low-light, plus the sample data)")
+    calib.add_argument("--profile", default="default",
+                       help="with --probe: the profile whose probe settings are the starting point")
+    calib.add_argument("--seed", type=int, default=0, help="with --probe: the probe patterns' seed")
     calib.set_defaults(handler=run_calibrate)

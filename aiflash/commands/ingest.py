@@ -126,8 +126,8 @@ def verdict_line(record: dict) -> str:
     flagged = [e["image"] for e in record.get("images", []) if e.get("rescale_verdict") == "flagged"]
     listed = f" ({', '.join(flagged[:8])}{', ...' if len(flagged) > 8 else ''})" if flagged else ""
     return (f"Rescaling verdicts: {counts.get('clean', 0)} clean, {counts.get('flagged', 0)} flagged for the "
-            f"organisers' review{listed}, {counts.get('rejected', 0)} rejected (audit, content check and probe; "
-            f"details in {INGESTION_FILE}).")
+            f"organisers' review{listed}, {counts.get('rejected', 0)} rejected (audit, content check and "
+            f"probe; details in {INGESTION_FILE}).")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

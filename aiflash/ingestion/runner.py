@@ -460,11 +460,21 @@ class _Run:
             if reply["status"] == "ok":
                 self._write_later(stem, reply["pixels"], values)
                 if stem in self.probe.stems:
-                    worker = self._probe_image(worker, stem, reply["pixels"])
+                    self.probe.scored[stem] = reply["pixels"]
             elif "pixels" in reply:  # rejected by the audit: screened for the reviewer, never written
                 self._write_later(stem, reply["pixels"], values, status="failed", error=reply["error"])
             else:
                 self._finish(stem, reply["status"], reply["error"], **values)
+        # The probe's calls come after every scored image, so the scored calls are made as they
+        # would be without it (a model that counts its calls sees the same order).
+        for stem, scored in self.probe.scored.items():
+            if worker is None:
+                worker = self._start_worker()
+                if worker is None:
+                    self.probe.notes.append(f"not probed to the end: restarting the model failed: "
+                                            f"{self.load_error}")
+                    break
+            worker = self._probe_image(worker, stem, scored)
         if worker is not None:
             worker.stop()
         self._settle_writes(0)
@@ -790,6 +800,7 @@ class _ProbeState:
         self.settings = settings
         self.rng = np.random.default_rng(secrets.randbits(128) if seed is None else seed)
         self.stems = set(choose_images(stems, settings.images, self.rng)) if settings.images else set()
+        self.scored: dict[str, np.ndarray] = {}  # the probed images' scored outputs, until probed
         self.measurements: list[ProbeMeasurement] = []
         self.failures: list[str] = []
         self.notes: list[str] = []

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..ingestion.record import transfer_plot
 from ..report import LEADERBOARD_KEYS, html_page
 from .errors import ReproductionError
 from .results import ERROR, FAILED, OK, TeamResult
@@ -32,7 +33,8 @@ TEAM_COLUMNS = ("team", "team_name", "teamname", "participant", "username", "use
 METRIC_KEYS = LEADERBOARD_KEYS[1:]  # Score has its own columns
 COLUMNS = ("team", "status", "flag", "Score", "online_Score", "difference", "discrepancy",
            *METRIC_KEYS, "images", "images_failed", "seconds_per_image", "device", "gpu",
-           "review", "rescale_clean", "rescale_flagged", "rescale_rejected", "guard_findings", "reason",
+           "review", "rescale_clean", "rescale_flagged", "rescale_rejected", "probe", "probe_response",
+           "probe_responds_to", "guard_findings", "reason",
            *CONSISTENCY_COLUMNS, *REPEAT_COLUMNS)
 
 
@@ -93,12 +95,18 @@ def _flag(status: str, difference: float | None, tolerance: float, online_given:
     return ""
 
 
-def review_flag(verdicts: dict[str, int]) -> str:
-    """The organisers' review flag of a team from its images' rescale verdicts, or ""."""
+def review_flag(verdicts: dict[str, int], probe: dict | None = None) -> str:
+    """The organisers' review flag of a team from its images' rescale verdicts, or ""; a flag of the
+    resolution probe says what it measured (it flags every image)."""
     flagged, rejected = int(verdicts.get("flagged", 0)), int(verdicts.get("rejected", 0))
     if not flagged and not rejected:
         return ""
-    return f"REVIEW: {flagged} flagged, {rejected} rejected image(s)"
+    text = f"REVIEW: {flagged} flagged, {rejected} rejected image(s)"
+    if (probe or {}).get("verdict") == "flagged":
+        response = probe.get("response")
+        text += (f"; probe: responds up to {_responds(probe) or '–'} cycles/px"
+                 + (f", {response:.2f} of its low-band response above 0.30" if response is not None else ""))
+    return text
 
 
 def build_table(results: Sequence[TeamResult], online: dict[str, tuple[str, float]] | None,
@@ -122,8 +130,10 @@ def build_table(results: Sequence[TeamResult], online: dict[str, tuple[str, floa
             "images": result.images, "images_failed": result.images_failed,
             "seconds_per_image": result.seconds_per_image, "device": result.device,
             "gpu": result.gpu if result.gpu is not None else "",
-            "review": review_flag(result.rescale_verdicts),
+            "review": review_flag(result.rescale_verdicts, result.probe),
             **{f"rescale_{v}": result.rescale_verdicts.get(v) for v in ("clean", "flagged", "rejected")},
+            "probe": result.probe.get("verdict") or "", "probe_response": result.probe.get("response"),
+            "probe_responds_to": _responds(result.probe),
             "guard_findings": "; ".join(result.guard_findings), "reason": result.reason,
             **consistency_columns((consistency or {}).get(result.team)), **repeat_columns(result),
         })
@@ -140,6 +150,38 @@ def build_table(results: Sequence[TeamResult], online: dict[str, tuple[str, floa
     table["_order"] = ((table["flag"] == "") & (table["review"].fillna("") == "")
                        & (table["outputs_flag"].fillna("") == "")).astype(int)
     return table.sort_values(["_order", "team"], kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def _responds(probe: dict) -> str:
+    """'horizontal 0.49, vertical 0.49' (cycles/px): where the probe found the model responding."""
+    return ", ".join(f"{axis} {value:.2f}" for axis, value in (probe.get("responds_to") or {}).items())
+
+
+def probe_html(results: Sequence[TeamResult]) -> str:
+    """The resolution probe per team: its verdict, the frequency up to which the model responds and
+    its measured transfer curves (a small plot each)."""
+    probed = [r for r in results if r.probe]
+    if not probed:
+        return ""
+    cells = []
+    for result in probed:
+        probe = result.probe
+        plot = transfer_plot({**probe, "settings": {"response_min": probe.get("response_min")}}, 260, 130)
+        reasons = "".join(f"<li>{html.escape(r)}</li>" for r in probe.get("reasons") or [])
+        notes = "".join(f"<li class='muted'>{html.escape(n)}</li>" for n in probe.get("notes") or [])
+        verdict = probe.get("verdict") or ""
+        team = html.escape(result.team)
+        cells.append(
+            f"<figure class='probe-team{' flag' if verdict == 'flagged' else ''}' data-team='{team}'>"
+            f"<figcaption><b>{team}</b>: {html.escape(verdict)}; responds up to "
+            f"{html.escape(_responds(probe) or '–')} cycles/px</figcaption>{plot}"
+            f"<ul>{reasons}{notes}</ul></figure>")
+    return ("<h2>Resolution probe (transfer curves)</h2><p class='muted'>Each team's model restored copies "
+            "of a few inputs with faint sinusoid patterns added and subtracted; the curves are its coherent "
+            "response per frequency, relative to its low-band response, per region and axis. A model "
+            "working at a reduced resolution cannot respond above that resolution's Nyquist frequency "
+            "(0.25 cycles/px for 2x, dashed); the red line is the flag threshold above 0.30 cycles/px.</p>"
+            f"<div class='probes'>{''.join(cells)}</div>")
 
 
 def _plain(value):
@@ -163,6 +205,10 @@ _CSS = """<style>
 body{max-width:none}table.teams{width:100%}
 tr.flag td{background:#fff5f5}td.flagcell{color:#cf222e;font-weight:600;text-align:left}
 td.text,th.text{text-align:left}.ok{color:#1a7f37}
+.probes{display:flex;flex-wrap:wrap;gap:1rem}
+figure.probe-team{margin:0;padding:.4rem;border:1px solid #d0d7de;border-radius:6px;max-width:280px;
+font-size:.8rem}figure.probe-team.flag{border-color:#cf222e;background:#fff5f5}
+figure.probe-team ul{margin:.2rem 0 0 1rem;padding:0}
 tr.detail td{text-align:left;white-space:normal;font-size:.8rem;color:#3d444d;border-top:none}
 tr.detail ul{margin:.2rem 0 .2rem 1.2rem;padding:0}
 .badge{display:inline-block;padding:.1rem .5rem;border-radius:1rem;background:#ffebe9;color:#cf222e;
@@ -172,7 +218,7 @@ font-weight:600;margin-right:.4rem}
 # (column, heading, format) of the HTML table; reason and guard findings go in a row beneath.
 _SHOWN = (
     ("team", "team", "text"), ("status", "status", "text"), ("flag", "flag", "flag"),
-    ("review", "rescaling review", "flag"),
+    ("review", "rescaling review", "flag"), ("probe", "probe", "text"),
     ("Score", "Score", ".4f"), ("online_Score", "online", ".4f"), ("difference", "difference", "+.4f"),
     ("outputs", "outputs vs online", "text"),
     ("LPIPS_person", "LPIPS_person", ".4f"), ("DeltaE_person", "DeltaE_person", ".3f"),
@@ -246,6 +292,7 @@ def render_html(table: pd.DataFrame, meta: dict, timeline: Sequence[Assignment],
         + f"<div class='scroll'><table class='teams'><thead><tr>{head}</tr></thead>"
           f"<tbody>{body_rows}</tbody></table></div>"
         + consistency_html(consistency or {}, previews or {}, rules)
+        + probe_html(results)
         + repeats_html(results)
         + f"<h2>Run</h2><table><tbody>{settings}</tbody></table>"
         + ("<h2>GPU timeline (seconds since start; one team per GPU at a time)</h2><table><thead><tr>"

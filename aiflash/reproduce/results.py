@@ -31,6 +31,7 @@ class TeamResult:
     guard_findings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     rescale_verdicts: dict[str, int] = field(default_factory=dict)  # verdict -> images (ingestion.json)
+    probe: dict = field(default_factory=dict)  # the resolution probe's verdict and curves (probe_summary)
     gpu: str | None = None
     runner: str = ""
     image: str | None = None
@@ -118,6 +119,20 @@ class IngestionSummary:
     guard_findings: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
     rescale_verdicts: dict[str, int] = field(default_factory=dict)
+    probe: dict = field(default_factory=dict)
+
+
+def probe_summary(probe: dict | None) -> dict:
+    """The part of ingestion.json's probe record a report shows: verdict, response, curves, reasons
+    (the per-image measurements stay in ingestion.json)."""
+    if not isinstance(probe, dict) or not probe.get("verdict"):
+        return {}
+    keep = ("verdict", "reasons", "response", "weakest", "responds_to", "frequencies", "curves", "mismatch",
+            "nondeterminism", "notes", "extra_calls", "model_s")
+    summary = {key: probe.get(key) for key in keep}
+    summary["response_min"] = (probe.get("settings") or {}).get("response_min")
+    summary["images"] = [m.get("image") for m in probe.get("images") or [] if isinstance(m, dict)]
+    return summary
 
 
 def _finding_text(data: dict) -> str:
@@ -155,6 +170,7 @@ def summarise_ingestion(predictions: Path) -> IngestionSummary:
                                            if f.get("severity", "flag") != "info")),
         failures=tuple(f"{stem}: {error}" for stem, error in summary.failed.items()),
         rescale_verdicts=dict(summary.verdicts) if images else {},
+        probe=probe_summary(record.get("probe")),
     )
 
 
@@ -193,6 +209,6 @@ def collect(team: str, ingestion: StepOutcome, scoring: StepOutcome, predictions
         team=team, status=status, reason=reason, scores=scores, images=summary.images,
         images_failed=summary.images_failed, seconds_per_image=summary.seconds_per_image,
         device=summary.device, guard_findings=summary.guard_findings, notes=tuple(notes),
-        rescale_verdicts=summary.rescale_verdicts,
+        rescale_verdicts=summary.rescale_verdicts, probe=summary.probe,
         steps={ingestion.name: ingestion.as_dict(), scoring.name: scoring.as_dict()}, **context,
     )

@@ -1,0 +1,173 @@
+"""Calibration of the resolution probe: honest and cheating submissions through the real ingestion
+program, every input probed, and thresholds suggested from what they measured.
+
+``aiflash forensics calibrate --probe --honest SUB... --cheat SUB...`` runs each submission's model
+with ``aiflash.ingestion.run_ingestion`` (a worker process, the sandbox, the audit, exactly as the
+ingestion program does) on a data folder (``input/`` + ``mask_personmask/``; by default
+photographs that ship with scikit-image, made low-light as the sample generator does, with a
+portrait-shaped mask, plus the sample data), with the probe on every image. Each image gives its
+own response and mismatch; the suggestion puts ``response_min`` between the weakest honest response
+and the strongest cheating one, and ``mismatch_max`` above the largest honest excess.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import CalibrationError
+from .forensics_calibration import SHOTS, low_light_capture
+from .forensics_calibration import _photo as photo
+from .images import is_image_name
+from .probe import ProbeMeasurement, ProbeSettings, judge
+
+HONEST, CHEAT = "honest", "cheat"
+# The default probe calibration set: photographs the tests do not check the probe on.
+PROBE_PHOTOS = ("coffee", "chelsea", "rocket", "motorcycle_left")
+_RESPONSE_MARGIN = 0.8  # the threshold stays this share of the weakest honest response, at most
+_MISMATCH_MARGIN = 0.5  # levels above the largest honest mismatch excess
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    """One probed image of one submission."""
+
+    submission: str
+    kind: str  # honest or cheat
+    image: str
+    response: float
+    weakest: str
+    mismatch_excess: float  # mismatch - repeat_factor x what repeated runs differ by
+    nondeterminism: float
+    run_verdict: str  # the probe's verdict on the whole run, with the settings it ran with
+
+
+@dataclass(frozen=True)
+class ProbeCalibration:
+    rows: list[ProbeRow]
+    suggested: ProbeSettings
+    separated: bool  # every cheat below the suggested threshold or above the mismatch one
+
+    def summary(self) -> str:
+        lines = [f"{len(self.rows)} probed images from "
+                 f"{len({(r.kind, r.submission) for r in self.rows})} submissions"]
+        for kind in (HONEST, CHEAT):
+            for name in sorted({r.submission for r in self.rows if r.kind == kind}):
+                mine = [r for r in self.rows if r.submission == name and r.kind == kind]
+                worst = min(mine, key=lambda r: r.response)
+                lines.append(f"  {kind:<6} {name:<28} response min {worst.response:.3f} "
+                             f"({worst.weakest}), max {max(r.response for r in mine):.3f}; mismatch "
+                             f"excess max {max(r.mismatch_excess for r in mine):.2f}; nondeterminism max "
+                             f"{max(r.nondeterminism for r in mine):.2f}")
+        s = self.suggested
+        lines += ["suggested probe thresholds:", f"  response_min: {s.response_min:.2f}",
+                  f"  mismatch_max: {s.mismatch_max:.2f}", f"  calibration: {s.calibration}"]
+        if not self.separated:
+            lines.append("  WARNING: these submissions cannot all be told apart by the probe (see above)")
+        return "\n".join(lines)
+
+
+def _row(name: str, kind: str, measurement: ProbeMeasurement, settings: ProbeSettings,
+         run_verdict: str) -> ProbeRow:
+    verdict = judge([measurement], settings)
+    noise = min(measurement.nondeterminism, measurement.mismatch_repeat)
+    return ProbeRow(name, kind, measurement.image, float(verdict.response), str(verdict.weakest),
+                    round(measurement.mismatch - settings.repeat_factor * noise, 4),
+                    measurement.nondeterminism, run_verdict)
+
+
+def probe_submission(submission: Path, input_dir: Path, settings: ProbeSettings, seed: int = 0,
+                     time_budget_s: float = 3300.0) -> tuple[list[ProbeMeasurement], str]:
+    """Run one submission through the ingestion program with every input probed; its measurements
+    and the probe's verdict on the run."""
+    from .ingestion.runner import IngestionConfig, run_ingestion
+
+    count = sum(1 for p in (input_dir / "input").iterdir() if is_image_name(p.name))
+    with tempfile.TemporaryDirectory(prefix="aiflash-probe-calibration-") as out:
+        outcome = run_ingestion(IngestionConfig(
+            input_dir=input_dir, submission_dir=submission, output_dir=Path(out), device="cpu",
+            probe=replace(settings, images=count), probe_seed=seed, verbose=False,
+            time_budget_s=time_budget_s))
+    if not outcome.ran:
+        raise CalibrationError(f"{submission}: no model.py there; give code submissions (folders).")
+    probe = outcome.record["probe"]
+    measurements = [ProbeMeasurement(**m) for m in probe["images"]]
+    if not measurements:
+        why = "; ".join(probe["failures"] + probe["notes"])
+        raise CalibrationError(f"{submission}: nothing could be probed ({why})")
+    return measurements, str(probe["verdict"])
+
+
+def suggest(rows: list[ProbeRow], base: ProbeSettings) -> tuple[ProbeSettings, bool]:
+    """``response_min`` halfway (geometrically) between the strongest cheating response that the
+    mismatch does not already catch and the weakest honest one (at most 0.8 of the latter);
+    ``mismatch_max`` 0.5 levels above the largest honest excess."""
+    honest = [r for r in rows if r.kind == HONEST]
+    if not honest:
+        raise CalibrationError("give at least one honest submission (--honest).")
+    largest = max(0.0, max(r.mismatch_excess for r in honest))
+    mismatch_max = float(np.ceil((largest + _MISMATCH_MARGIN) * 10) / 10)
+    weakest_honest = min(r.response for r in honest)
+    cheats = [r for r in rows if r.kind == CHEAT and r.mismatch_excess <= mismatch_max]
+    strongest_cheat = max((r.response for r in cheats), default=0.0)
+    if strongest_cheat < weakest_honest:
+        threshold = min(np.sqrt(max(strongest_cheat, 1e-3) * weakest_honest),
+                        _RESPONSE_MARGIN * weakest_honest)
+    else:
+        threshold = _RESPONSE_MARGIN * weakest_honest
+    threshold = float(np.floor(threshold * 100) / 100)
+    missed = [r for r in cheats if r.response >= threshold]
+    flagged = [r for r in honest if r.response < threshold or r.mismatch_excess > mismatch_max]
+    count = len({r.submission for r in honest}), len({r.submission for r in rows if r.kind == CHEAT})
+    text = (f"{len(flagged)}/{len(honest)} honest probed images below the thresholds, "
+            f"{len(missed)}/{len([r for r in rows if r.kind == CHEAT])} cheating ones above them "
+            f"({count[0]} honest and {count[1]} cheating submissions)")
+    return replace(base, response_min=threshold, mismatch_max=mismatch_max, calibration=text), not missed
+
+
+def calibrate_probe(honest: list[Path], cheats: list[Path], input_dir: Path, base: ProbeSettings,
+                    seed: int = 0, progress=print) -> ProbeCalibration:
+    """Probe every input with every submission and suggest thresholds."""
+    rows: list[ProbeRow] = []
+    for kind, folders in ((HONEST, honest), (CHEAT, cheats)):
+        for folder in folders:
+            measurements, verdict = probe_submission(folder, input_dir, base, seed)
+            rows += [_row(folder.name, kind, m, base, verdict) for m in measurements]
+            progress(f"  {kind} {folder.name}: {len(measurements)} image(s) probed, run verdict {verdict}")
+    suggested, separated = suggest(rows, base)
+    return ProbeCalibration(rows, suggested, separated)
+
+
+def portrait_mask(shape: tuple[int, int]) -> np.ndarray:
+    """A person-shaped region for a photograph without one: an upright ellipse over the lower
+    middle (head and shoulders), about a third of the frame."""
+    height, width = shape
+    mask = np.zeros(shape, np.uint8)
+    centre, axes = (width // 2, int(height * 0.62)), (int(width * 0.3), int(height * 0.45))
+    cv2.ellipse(mask, centre, axes, 0, 0, 360, 255, -1)
+    return mask
+
+
+def probe_photo_set(out: Path, photos: tuple[str, ...], sample_dir: Path | None = None,
+                    seed: int = 2026) -> Path:
+    """``out/input`` + ``out/mask_personmask``: low-light captures of scikit-image photographs at
+    native size (``SHOTS`` each), with a portrait-shaped mask, plus the sample data. Returns ``out``."""
+    rng = np.random.default_rng(seed)
+    for sub in ("input", "mask_personmask"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    for name in photos:
+        image = photo(name)
+        for shot in range(SHOTS):
+            stem = f"{name}_{shot}"
+            (out / "input" / f"{stem}.jpg").write_bytes(low_light_capture(image, rng))
+            cv2.imwrite(str(out / "mask_personmask" / f"{stem}.png"), portrait_mask(image.shape[:2]))
+    if sample_dir is not None:
+        for sub in ("input", "mask_personmask"):
+            for path in sorted((sample_dir / sub).iterdir()):
+                if is_image_name(path.name):
+                    (out / sub / path.name).write_bytes(path.read_bytes())
+    return out

@@ -1,0 +1,234 @@
+"""The active resolution probe (aiflash.probe), called on arrays as the ingestion runner calls it.
+
+Real images only: the 1K sample inputs (JPEG, as participants get them) with their person masks,
+and a scikit-image photograph at native size. Each "model" is a function of the input, restored
+four times as the runner does (scored, x + a p, x - a p, repeated), then measured and judged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import cv2
+import numpy as np
+import pytest
+
+from aiflash.ingestion.record import probe_line, transfer_plot
+from aiflash.probe import (
+    CLEAN,
+    FLAGGED,
+    FREQUENCIES,
+    NOT_JUDGED,
+    ProbeSettings,
+    choose_images,
+    judge,
+    measure,
+    plan_probe,
+    probe_inputs,
+    responds_up_to,
+)
+
+from .conftest import REPO, SAMPLE
+
+SETTINGS = ProbeSettings()
+
+
+def _rgb(path):
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return {stem: (_rgb(SAMPLE / "input" / f"{stem}.jpg"),
+                   cv2.imread(str(SAMPLE / "mask_personmask" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE) >= 128)
+            for stem in ("0001", "0004")}
+
+
+def _flash_baseline():
+    path = REPO / "sample_submissions" / "flash_baseline" / "model.py"
+    spec = importlib.util.spec_from_file_location("probe_flash", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Model("", "cpu").restore
+
+
+def brighten(image, person):
+    return np.clip(image.astype(np.float32) * 2.5, 0, 255).astype(np.uint8)
+
+
+def round_trip(scale_x, scale_y=None, region=None):
+    """Brighten at a reduced resolution (area down, bicubic up), where ``region`` says (None: all)."""
+    def model(image, person):
+        height, width = image.shape[:2]
+        small = cv2.resize(image, (round(width * scale_x), round(height * (scale_y or scale_x))),
+                           interpolation=cv2.INTER_AREA)
+        low = cv2.resize(brighten(small, None), (width, height), interpolation=cv2.INTER_CUBIC)
+        if region is None:
+            return low
+        full = brighten(image, person)
+        inside = person if region == "person" else ~person
+        return np.where(inside[..., None], low, full)
+    return model
+
+
+class NearDuplicates:
+    """Restores an input it has not seen at half resolution, and near-duplicates of an earlier input
+    (the probe's copies, perturbed or not) as ``then`` says: "full" (honestly, at full resolution),
+    "full-if-perturbed" (exact repeats at half resolution too), or "cached" (the earlier output)."""
+
+    def __init__(self, then):
+        self.then, self.seen = then, []
+        self.low = round_trip(0.5)
+
+    def __call__(self, image, person):
+        thumb = cv2.resize(image, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+        for earlier, raw, output in self.seen:
+            if np.corrcoef(earlier, thumb)[0, 1] > 0.995:
+                if self.then == "cached" or (self.then == "full-if-perturbed" and np.array_equal(raw, image)):
+                    return output
+                return brighten(image, person)
+        output = self.low(image, person)
+        self.seen.append((thumb, image, output))
+        return output
+
+
+def noisy(image, person):
+    """Honest but nondeterministic: fresh noise on every call, from a generator no seed reaches."""
+    noise = np.random.default_rng().normal(0, 2.0, image.shape)
+    return np.clip(brighten(image, person) + noise, 0, 255).astype(np.uint8)
+
+
+def run_probe(model, image, person, seed=7, stem="0001", settings=SETTINGS):
+    """What the runner does for one probed image: the scored call, then the three probe calls."""
+    rng = np.random.default_rng(seed)
+    plan = plan_probe(image, person, settings, rng)
+    scored = model(image, person)
+    plus, minus, clipped = probe_inputs(image, plan)
+    outputs = model(plus, person), model(minus, person), model(image, person)
+    return measure(stem, plan, scored, *outputs, clipped)
+
+
+def verdict_of(model, inputs, settings=SETTINGS):
+    return judge([run_probe(model, image, person, seed=i, stem=stem, settings=settings)
+                  for i, (stem, (image, person)) in enumerate(inputs.items())], settings)
+
+
+def test_full_resolution_models_respond_up_to_nyquist(inputs):
+    for model in (lambda image, person: image, brighten):
+        verdict = verdict_of(model, inputs)
+        assert verdict.verdict == CLEAN, verdict
+        assert verdict.response > 0.9
+        assert verdict.responds_to == {"horizontal": 0.49, "vertical": 0.49}
+        assert verdict.mismatch < 0.05 and verdict.nondeterminism == 0.0
+
+
+def test_a_strong_denoiser_keeps_the_probe_as_signal(inputs):
+    verdict = verdict_of(_flash_baseline(), inputs)
+    assert verdict.verdict == CLEAN, verdict.reasons
+    assert SETTINGS.response_min < verdict.response < 0.95
+
+
+@pytest.mark.parametrize("scale", [0.25, 0.5, 0.67])
+def test_reduced_resolution_is_flagged_with_what_was_measured(inputs, scale):
+    verdict = verdict_of(round_trip(scale), inputs)
+    assert verdict.verdict == FLAGGED
+    assert verdict.response < SETTINGS.response_min / 2
+    assert max(verdict.responds_to.values()) <= scale / 2 + 0.01  # nothing above the reduced Nyquist
+    assert "its response to fine detail above 0.30 cycles/px is" in verdict.reasons[0]
+
+
+def test_one_axis_and_one_region_are_enough_to_flag(inputs):
+    verdict = verdict_of(round_trip(0.5, 1.0), inputs)
+    assert verdict.verdict == FLAGGED and verdict.weakest.endswith("horizontal")
+    assert verdict.responds_to["vertical"] == 0.49
+    for region in ("background", "person"):
+        verdict = verdict_of(round_trip(0.5, region=region), inputs)
+        assert verdict.verdict == FLAGGED and verdict.weakest.startswith(region), (region, verdict)
+
+
+@pytest.mark.parametrize("then", ["full", "full-if-perturbed"])
+def test_near_duplicate_evasion_is_flagged_by_the_mismatch(inputs, then):
+    image, person = inputs["0001"]
+    measurement = run_probe(NearDuplicates(then), image, person)
+    verdict = judge([measurement], SETTINGS)
+    assert verdict.response > 0.9  # the probe copies were restored honestly ...
+    assert verdict.verdict == FLAGGED  # ... but not the scored one
+    assert measurement.mismatch > 5 * SETTINGS.mismatch_max
+    assert "differ from its scored output of 0001" in verdict.reasons[0]
+
+
+def test_cached_answers_to_probes_have_no_response(inputs):
+    image, person = inputs["0001"]
+    verdict = judge([run_probe(NearDuplicates("cached"), image, person)], SETTINGS)
+    assert verdict.verdict == FLAGGED and verdict.response < 0.05
+
+
+def test_honest_nondeterminism_is_reported_not_flagged(inputs):
+    verdict = verdict_of(noisy, inputs)
+    assert verdict.verdict == CLEAN, verdict.reasons
+    assert verdict.nondeterminism > 0.5
+    assert any("outputs differ for the same input" in note for note in verdict.notes)
+
+
+def test_a_failed_probe_call_flags_and_nothing_probed_is_not_judged(inputs):
+    image, person = inputs["0001"]
+    assert judge([], SETTINGS).verdict == NOT_JUDGED
+    failed = judge([], SETTINGS, ["0001: restore() raised ValueError: no"])
+    assert failed.verdict == FLAGGED and "failed on a probe input" in failed.reasons[0]
+    ok = judge([run_probe(brighten, image, person)], SETTINGS, ["0004: restore() raised ValueError: no"])
+    assert ok.verdict == FLAGGED
+
+
+def test_the_plan_is_fresh_per_seed_and_stays_inside_regions(inputs):
+    image, person = inputs["0004"]
+    first = plan_probe(image, person, SETTINGS, np.random.default_rng(1))
+    second = plan_probe(image, person, SETTINGS, np.random.default_rng(2))
+    assert [(p.row, p.col) for p in first.patches] != [(p.row, p.col) for p in second.patches]
+    assert {p.region for p in first.patches} == {"person", "background"}
+    size = first.size
+    for patch in first.patches:
+        share = person[patch.row:patch.row + size, patch.col:patch.col + size].mean()
+        assert (share >= 0.5) == (patch.region == "person")
+    plus, minus, clipped = probe_inputs(image, first)
+    assert plus.dtype == np.uint8 and plus.shape == image.shape and 0 <= clipped < 0.2
+    changed = np.any(plus != image, axis=2)
+    outside = np.ones(person.shape, bool)
+    for patch in first.patches:
+        outside[patch.row:patch.row + size, patch.col:patch.col + size] = False
+    assert changed.any() and not changed[outside].any()  # the scored input's pixels elsewhere
+
+
+def test_a_natural_photograph_at_native_size_is_probed():
+    from skimage import data
+
+    photo = data.astronaut()  # 512x512
+    person = np.zeros(photo.shape[:2], bool)
+    person[60:512, 130:400] = True
+    verdict = judge([run_probe(brighten, photo, person, stem="astronaut")], SETTINGS)
+    assert verdict.verdict == CLEAN and verdict.response > 0.7  # a bright photo: the gain clips some
+    assert plan_probe(photo[:150, :150], person[:150, :150], SETTINGS, np.random.default_rng(0)) is None
+
+
+def test_choose_images_and_settings():
+    rng = np.random.default_rng(3)
+    stems = [f"{i:04d}" for i in range(100)]
+    picked = choose_images(stems, 2, rng)
+    assert len(picked) == 2 and picked == sorted(picked) and set(picked) <= set(stems)
+    assert choose_images(stems[:1], 2, rng) == stems[:1]
+    assert ProbeSettings.from_mapping({"images": 3}).images == 3
+    with pytest.raises(ValueError, match="unknown probe settings"):
+        ProbeSettings.from_mapping({"imagez": 3})
+    with pytest.raises(ValueError, match="patches >= 2"):
+        ProbeSettings.from_mapping({"patches": 1})
+    assert responds_up_to([1.0] * len(FREQUENCIES)) == 0.49
+    assert responds_up_to([1.0] * 5 + [0.4] * (len(FREQUENCIES) - 5)) == FREQUENCIES[4]
+
+
+def test_log_line_and_plot_say_what_was_measured(inputs):
+    record = {"settings": SETTINGS.as_record(), **verdict_of(round_trip(0.5), inputs).as_dict(),
+              "images": [{}, {}], "extra_calls": 6, "model_s": 1.5, "wall_s": 2.0}
+    line = probe_line(record)
+    assert line.startswith("probe: flagged on 2 image(s): responds up to horizontal 0.2")
+    assert "6 extra model call(s)" in line
+    svg = transfer_plot(record)
+    assert svg.startswith("<svg") and svg.count("<polyline") == 4

@@ -1,0 +1,200 @@
+"""The resolution probe through the real ingestion program (both APIs), the reproduction report and
+the leaderboard: models that try to evade it, an honest nondeterministic one, the cost, the plots.
+
+The hostile models reduce the resolution with numpy alone (block means, then np.repeat), which no
+code hook sees; what is asserted is the probe's own verdict, whatever the content check says too.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from aiflash.cli import main
+
+from .browser import chromium, save_screenshot
+from .conftest import REPO, SAMPLE
+from .test_bundle_helpers import built_bundle
+from .test_ingestion import STEMS, ingest, make_input_data, record, write_submission
+
+HALF = """
+    import numpy as np
+
+    def half(image):  # 2x2 block means, enlarged back by repetition: numpy only
+        h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
+        small = image[:h, :w].astype(np.float32).reshape(h // 2, 2, w // 2, 2, 3).mean((1, 3))
+        big = np.repeat(np.repeat(small, 2, 0), 2, 1)
+        return np.pad(big, ((0, image.shape[0] - h), (0, image.shape[1] - w), (0, 0)), mode="edge")
+
+    def brighten(image):
+        return np.clip(image.astype(np.float32) * 2.5, 0, 255).astype(np.uint8)
+"""
+
+NEAR_DUPLICATES = HALF + """
+    class Model:
+        '''Restores what it has not seen at half resolution, near-duplicates (the probe's copies)
+        honestly at full resolution, or from its cache when MODE says so.'''
+        MODE = "{mode}"
+
+        def __init__(self, weights_dir, device):
+            self.seen = []
+
+        def restore(self, image, person_mask):
+            thumb = image[::32, ::32].astype(np.float32).ravel()
+            for earlier, output in self.seen:
+                if np.corrcoef(earlier, thumb)[0, 1] > 0.995:
+                    return output if self.MODE == "cached" else brighten(image)
+            output = brighten(half(image))
+            self.seen.append((thumb, output))
+            return output
+"""
+
+BACKGROUND_AT_HALF = HALF + """
+    class Model:
+        def __init__(self, weights_dir, device):
+            pass
+
+        def restore(self, image, person_mask):
+            return np.where(person_mask[..., None], brighten(image), brighten(half(image)))
+"""
+
+NOISY = """
+    import numpy as np
+
+    class Model:
+        '''Honest, but with fresh noise on every call from a generator no seed reaches.'''
+        def __init__(self, weights_dir, device):
+            pass
+
+        def restore(self, image, person_mask):
+            noise = np.random.default_rng().normal(0, 2.0, image.shape)
+            return np.clip(image * 2.5 + noise, 0, 255).astype(np.uint8)
+"""
+
+SEEDED_NOISE = """
+    import numpy as np
+    import torch
+
+    class Model:
+        '''Noise from the global generators: the ingestion program seeds them before every call.'''
+        def __init__(self, weights_dir, device):
+            pass
+
+        def restore(self, image, person_mask):
+            noise = np.random.normal(0, 2.0, image.shape) + torch.randn(image.shape).numpy()
+            return np.clip(image * 2.5 + noise, 0, 255).astype(np.uint8)
+"""
+
+FOLDER_AT_HALF = HALF + """
+    from pathlib import Path
+    import cv2
+
+    def main(model_dir, input_path, output_path, device):
+        for path in sorted(Path(input_path).iterdir()):
+            rgb = cv2.imread(str(path))
+            cv2.imwrite(str(Path(output_path) / (path.stem + ".png")), brighten(half(rgb)))
+"""
+
+
+def run(tmp_path: Path, source: str, *extra: str) -> tuple[dict, str]:
+    submission = write_submission(tmp_path, textwrap.dedent(source))
+    out = tmp_path / "output"
+    done = ingest(make_input_data(tmp_path), submission, out, *extra)
+    rec = record(out)
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{s}.png" for s in STEMS] + ["ingestion.json"])
+    return rec, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("mode", ["full", "cached"])
+def test_near_duplicate_and_cached_answers_are_flagged_on_every_image(tmp_path, mode):
+    rec, log = run(tmp_path, NEAR_DUPLICATES.replace("{mode}", mode))
+    probe = rec["probe"]
+    assert probe["verdict"] == "flagged", probe
+    assert probe["extra_calls"] == 6 and len(probe["images"]) == 2
+    assert all(e["status"] == "ok" and e["probe_verdict"] == "flagged" and e["rescale_verdict"] == "flagged"
+               and any(r.startswith("probe: ") for r in e["reasons"]) for e in rec["images"])
+    if mode == "full":
+        assert probe["response"] > 0.9 and "differ from its scored output" in probe["reasons"][0]
+    else:
+        assert probe["response"] < 0.05 and "its response to fine detail" in probe["reasons"][0]
+    assert "probe: flagged on 2 image(s)" in log and "extra model call(s)" in log
+
+
+def test_background_only_reduction_is_flagged(tmp_path):
+    rec, _ = run(tmp_path, BACKGROUND_AT_HALF)
+    assert rec["probe"]["verdict"] == "flagged" and rec["probe"]["weakest"].startswith("background/")
+    assert rec["rescale_verdicts"]["flagged"] == len(STEMS)
+
+
+def test_honest_nondeterminism_is_reported_and_seeded_randomness_repeats(tmp_path):
+    rec, log = run(tmp_path / "noisy", NOISY)
+    probe = rec["probe"]
+    assert probe["verdict"] == "clean", probe["reasons"]
+    assert probe["nondeterminism"] > 0.5
+    assert any("outputs differ for the same input" in note for note in probe["notes"])
+    assert "probe note: outputs differ for the same input" in log
+    rec, _ = run(tmp_path / "seeded", SEEDED_NOISE)
+    assert rec["probe"]["verdict"] == "clean" and rec["probe"]["nondeterminism"] == 0.0
+    assert all(m["max_repeat_diff"] == 0 for m in rec["probe"]["images"])
+    assert "seeded with 0 before every model call" in rec["environment"]["seeds"]
+
+
+def test_folder_api_is_probed_with_one_more_main_call(tmp_path):
+    rec, _ = run(tmp_path, FOLDER_AT_HALF)
+    assert rec["api"] == "folder" and rec["probe"]["verdict"] == "flagged"
+    assert rec["probe"]["extra_calls"] == 6 and max(rec["probe"]["responds_to"].values()) <= 0.26
+
+
+def test_sample_models_are_clean_and_the_probe_can_be_switched_off(tmp_path):
+    for name in ("identity", "folder_api"):
+        source = (REPO / "sample_submissions" / name / "model.py").read_text()
+        rec, _ = run(tmp_path / name, source)
+        assert rec["probe"]["verdict"] == "clean" and rec["rescale_verdicts"]["clean"] == len(STEMS), name
+        assert rec["probe"]["settings"]["images"] == 2 and rec["probe"]["model_s"] >= 0
+    rec, log = run(tmp_path / "off", NEAR_DUPLICATES.replace("{mode}", "full"), "--probe-images", "0")
+    assert rec["probe"]["verdict"] is None and rec["probe"]["extra_calls"] == 0
+    assert "probe:" not in log
+
+
+def _zip(source: str, archive: Path) -> None:
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("model.py", textwrap.dedent(source))
+
+
+def test_reproduction_report_and_leaderboard_show_each_teams_transfer_curve(tmp_path):
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    _zip((REPO / "sample_submissions" / "identity" / "model.py").read_text(), submissions / "honest.zip")
+    _zip(NEAR_DUPLICATES.replace("{mode}", "cached"), submissions / "evasive.zip")
+    out, site = tmp_path / "out", tmp_path / "site"
+    assert main(["reproduce", "--runner", "local", "--gpus", "none", "--submissions", str(submissions),
+                 "--data", str(SAMPLE), "--output-dir", str(out), "--bundle", str(built_bundle())]) == 0
+    assert main(["leaderboard", "--reproduction", str(out / "reproduction.csv"),
+                 "--output-dir", str(site)]) == 0
+    rows = {r["team"]: r for r in json.loads((out / "reproduction.json").read_text())["teams"]}
+    assert rows["honest"]["probe"] == "clean" and rows["honest"]["probe_responds_to"] == \
+        "horizontal 0.49, vertical 0.49"
+    assert rows["evasive"]["probe"] == "flagged" and "probe: responds up to" in rows["evasive"]["review"]
+    with chromium() as browser:
+        page = browser.new_page(1400, 1000)
+        page.goto((out / "reproduction.html").as_uri())
+        figures = page.locator("figure.probe-team")
+        assert figures.count() == 2
+        evasive = page.locator("figure.probe-team[data-team='evasive']")
+        assert "flag" in evasive.get_attribute("class") and "flagged" in evasive.inner_text()
+        for team in ("honest", "evasive"):
+            plot = page.locator(f"figure.probe-team[data-team='{team}'] svg.transfer-curve")
+            assert plot.is_visible() and plot.locator("polyline").count() == 4
+            box = plot.bounding_box()
+            assert box["width"] > 200 and box["height"] > 100
+        evasive.scroll_into_view_if_needed()
+        save_screenshot(page, "reproduction-probe.png", tmp_path / "reproduction-probe.png")
+        board = browser.new_page(1280, 900)
+        board.goto((site / "index.html").as_uri())
+        row = board.locator("#t-phase3 tbody tr", has_text="evasive")
+        assert row.locator(".pill.review").is_visible() and "probe: responds up to" in row.inner_text()
+        assert browser.network == []
