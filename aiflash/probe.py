@@ -44,6 +44,7 @@ AXES = ("horizontal", "vertical")  # horizontal: frequency along x (columns), ve
 FREQUENCIES = (0.04, 0.06, 0.08, 0.10, 0.12, 0.16, 0.20, 0.24, 0.28, 0.32, 0.36, 0.40, 0.44, 0.47, 0.49)
 LOW_BAND = (0.04, 0.13)  # the reference: passes any resolution reduction down to 1/4
 HIGH_BAND = (0.30, 0.50)  # above the Nyquist frequency of a 2x reduction (0.25), with a margin
+TOP_BAND = (0.46, 0.50)  # above the Nyquist frequency of a 0.9 reduction (0.45)
 RESPONDS = 0.5  # "responds up to f": the highest frequency whose gain is at least half the low band's
 _TAPER = 0.25  # Tukey window share: the pattern fades in and out at the patch's edges
 _MARGIN = 32  # px: the mismatch is measured this far from every pattern
@@ -69,6 +70,7 @@ class ProbeSettings:
     patch_size: int = 128
     amplitude: float = 1.0
     response_min: float = 0.25
+    top_min: float = 0.0  # flag when the gain at 0.46-0.5 cycles/px is below this (0: reported only)
     mismatch_max: float = 1.0
     repeat_factor: float = 2.0
     calibration: str = ""  # how the thresholds were calibrated, shown in reports
@@ -76,7 +78,7 @@ class ProbeSettings:
     def as_record(self) -> dict:
         """Every setting, JSON-ready (for ingestion.json and reports)."""
         return {"images": self.images, "patches": self.patches, "patch_size": self.patch_size,
-                "amplitude": self.amplitude, "response_min": self.response_min,
+                "amplitude": self.amplitude, "response_min": self.response_min, "top_min": self.top_min,
                 "mismatch_max": self.mismatch_max, "repeat_factor": self.repeat_factor,
                 "calibration": self.calibration}
 
@@ -148,6 +150,7 @@ class ProbeVerdict:
     reasons: tuple[str, ...] = ()
     response: float | None = None  # the weakest high-band gain over regions and axes
     weakest: str | None = None  # where it is: "background/horizontal"
+    top: float | None = None  # the weakest gain at 0.46-0.5 cycles/px (above a 0.9 reduction's Nyquist)
     responds_to: dict[str, float] = field(default_factory=dict)  # axis -> cycles/px
     curves: dict[str, list[float]] = field(default_factory=dict)  # "region/axis" -> mean gains
     mismatch: float | None = None
@@ -156,7 +159,7 @@ class ProbeVerdict:
 
     def as_dict(self) -> dict:
         return {"verdict": self.verdict, "reasons": list(self.reasons), "response": self.response,
-                "weakest": self.weakest, "responds_to": self.responds_to,
+                "weakest": self.weakest, "top": self.top, "responds_to": self.responds_to,
                 "frequencies": list(FREQUENCIES), "curves": self.curves, "mismatch": self.mismatch,
                 "nondeterminism": self.nondeterminism, "notes": list(self.notes)}
 
@@ -356,6 +359,9 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
     highs = {key: _band(np.asarray(curve), HIGH_BAND) for key, curve in curves.items()}
     weakest = min(highs, key=highs.get)
     response = round(highs[weakest], 4)
+    tops = {key: _band(np.asarray(curve), TOP_BAND) for key, curve in curves.items()}
+    top_key = min(tops, key=tops.get)
+    top = round(tops[top_key], 4)
     responds = {axis: min(responds_up_to(curve) for key, curve in curves.items() if key.endswith(axis))
                 for axis in AXES if any(key.endswith(axis) for key in curves)}
     reasons = [f"the model failed on a probe input: {f}" for f in failures]
@@ -364,6 +370,10 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
         reasons.append(f"its response to fine detail above {HIGH_BAND[0]:.2f} cycles/px is {response:.2f} of "
                        f"its low-band response ({region}, {axis}; threshold {settings.response_min:.2f}); it "
                        f"responds up to {responds.get(axis, 0.0):.2f} cycles/px")
+    if top < settings.top_min:
+        region, axis = top_key.split("/")
+        reasons.append(f"its response above {TOP_BAND[0]:.2f} cycles/px is {top:.2f} of its low-band "
+                       f"response ({region}, {axis}; threshold {settings.top_min:.2f})")
     def noise(m: ProbeMeasurement) -> float:  # how much repeated runs of the model differ
         return min(m.nondeterminism, m.mismatch_repeat)
 
@@ -381,6 +391,6 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
                      f"set): up to {top.max_repeat_diff} levels, {top.nondeterminism:.2f} RMS of fine "
                      f"detail on {top.image}; reported, not flagged")
     return ProbeVerdict(
-        FLAGGED if reasons else CLEAN, tuple(reasons), response, weakest, responds, curves,
+        FLAGGED if reasons else CLEAN, tuple(reasons), response, weakest, top, responds, curves,
         round(max(m.mismatch for m in measurements), 4),
         round(max(m.nondeterminism for m in measurements), 4), tuple(notes))

@@ -41,6 +41,7 @@ class ProbeRow:
     image: str
     response: float
     weakest: str
+    top: float  # the weakest gain at 0.46-0.5 cycles/px
     mismatch_excess: float  # mismatch - repeat_factor x what repeated runs differ by
     nondeterminism: float
     run_verdict: str  # the probe's verdict on the whole run, with the settings it ran with
@@ -60,7 +61,8 @@ class ProbeCalibration:
                 mine = [r for r in self.rows if r.submission == name and r.kind == kind]
                 worst = min(mine, key=lambda r: r.response)
                 lines.append(f"  {kind:<6} {name:<28} response min {worst.response:.3f} "
-                             f"({worst.weakest}), max {max(r.response for r in mine):.3f}; mismatch "
+                             f"({worst.weakest}), max {max(r.response for r in mine):.3f}; top min "
+                             f"{min(r.top for r in mine):.3f}; mismatch "
                              f"excess max {max(r.mismatch_excess for r in mine):.2f}; nondeterminism max "
                              f"{max(r.nondeterminism for r in mine):.2f}")
         s = self.suggested
@@ -76,6 +78,7 @@ def _row(name: str, kind: str, measurement: ProbeMeasurement, settings: ProbeSet
     verdict = judge([measurement], settings)
     noise = min(measurement.nondeterminism, measurement.mismatch_repeat)
     return ProbeRow(name, kind, measurement.image, float(verdict.response), str(verdict.weakest),
+                    float(verdict.top),
                     round(measurement.mismatch - settings.repeat_factor * noise, 4),
                     measurement.nondeterminism, run_verdict)
 
