@@ -386,10 +386,10 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
     notes = []
     nondeterministic = [m for m in measurements if m.max_repeat_diff > 0]
     if nondeterministic:
-        top = max(nondeterministic, key=lambda m: m.nondeterminism)
+        most = max(nondeterministic, key=lambda m: m.nondeterminism)
         notes.append(f"outputs differ for the same input (every seed the ingestion program controls was "
-                     f"set): up to {top.max_repeat_diff} levels, {top.nondeterminism:.2f} RMS of fine "
-                     f"detail on {top.image}; reported, not flagged")
+                     f"set): up to {most.max_repeat_diff} levels, {most.nondeterminism:.2f} RMS of fine "
+                     f"detail on {most.image}; reported, not flagged")
     return ProbeVerdict(
         FLAGGED if reasons else CLEAN, tuple(reasons), response, weakest, top, responds, curves,
         round(max(m.mismatch for m in measurements), 4),

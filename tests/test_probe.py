@@ -8,6 +8,7 @@ four times as the runner does (scored, x + a p, x - a p, repeated), then measure
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import cv2
 import numpy as np
@@ -168,6 +169,7 @@ def test_honest_nondeterminism_is_reported_not_flagged(inputs):
     assert verdict.verdict == CLEAN, verdict.reasons
     assert verdict.nondeterminism > 0.5
     assert any("outputs differ for the same input" in note for note in verdict.notes)
+    assert json.loads(json.dumps(verdict.as_dict()))["top"] == verdict.top  # JSON-ready, as recorded
 
 
 def test_a_failed_probe_call_flags_and_nothing_probed_is_not_judged(inputs):

@@ -19,7 +19,7 @@ from aiflash.cli import main
 from .browser import chromium, save_screenshot
 from .conftest import REPO, SAMPLE
 from .test_bundle_helpers import built_bundle
-from .test_ingestion import STEMS, ingest, make_input_data, record, write_submission
+from .test_ingestion import STEMS, ingest, make_input_data, record, score, write_submission
 
 HALF = """
     import numpy as np
@@ -124,10 +124,15 @@ def test_near_duplicate_and_cached_answers_are_flagged_on_every_image(tmp_path, 
     assert "probe: flagged on 2 image(s)" in log and "extra model call(s)" in log
 
 
-def test_background_only_reduction_is_flagged(tmp_path):
+def test_background_only_reduction_is_flagged_and_scoring_shows_the_probe(tmp_path):
     rec, _ = run(tmp_path, BACKGROUND_AT_HALF)
     assert rec["probe"]["verdict"] == "flagged" and rec["probe"]["weakest"].startswith("background/")
     assert rec["rescale_verdicts"]["flagged"] == len(STEMS)
+    scored = tmp_path / "scores"
+    assert score(tmp_path / "output", scored).returncode == 0
+    page = (scored / "detailed_results.html").read_text()
+    assert "<h2>Resolution probe</h2>" in page and page.count("<svg class='transfer-curve'") == 1
+    assert "its response to fine detail above 0.30 cycles/px" in page
 
 
 def test_honest_nondeterminism_is_reported_and_seeded_randomness_repeats(tmp_path):
