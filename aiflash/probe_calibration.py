@@ -85,15 +85,15 @@ def _row(name: str, kind: str, measurement: ProbeMeasurement, settings: ProbeSet
 
 def probe_submission(submission: Path, input_dir: Path, settings: ProbeSettings, seed: int = 0,
                      time_budget_s: float = 3300.0) -> tuple[list[ProbeMeasurement], str]:
-    """Run one submission through the ingestion program with every input probed; its measurements
-    and the probe's verdict on the run."""
+    """Run one submission through the ingestion program with every input probed (the audit only
+    flags, so a cheat it would reject is probed too); its measurements and the run's verdict."""
     from .ingestion.runner import IngestionConfig, run_ingestion
 
     count = sum(1 for p in (input_dir / "input").iterdir() if is_image_name(p.name))
     with tempfile.TemporaryDirectory(prefix="aiflash-probe-calibration-") as out:
         outcome = run_ingestion(IngestionConfig(
             input_dir=input_dir, submission_dir=submission, output_dir=Path(out), device="cpu",
-            probe=replace(settings, images=count), probe_seed=seed, verbose=False,
+            probe=replace(settings, images=count), probe_seed=seed, verbose=False, policy="flag",
             time_budget_s=time_budget_s))
     if not outcome.ran:
         raise CalibrationError(f"{submission}: no model.py there; give code submissions (folders).")
