@@ -5,12 +5,14 @@ Nyquist frequency, and nothing after it (no interpolator, no learned upsampler) 
 information it never received. The ingestion program owns the inputs, so it measures this
 directly, as a resolution test chart measures a camera (ISO 12233 spatial frequency response;
 Reichenbach, Park & Narayanswamy 1991, "Characterizing digital image acquisition devices", Opt.
-Eng. 30(2)): it adds a faint pattern of sinusoids at known frequencies and random phases to
+Eng. 30(2)): it adds strong, slanted sinusoidal gratings at known frequencies and random phases to
 patches of a real input, restores ``x + a p`` and ``x - a p``, and projects the difference of the
-two outputs on each sinusoid. Content cancels in the difference; what is left is the model's
-coherent response, its transfer function at each frequency, per axis and per region (person,
-background). A model that honestly works at full resolution responds up to ~0.5 cycles/px
-(a denoiser responds less, but still coherently); a 2x reduction responds to nothing above 0.25.
+two outputs on each grating. Content cancels in the difference; what is left is the model's
+coherent response, its transfer function, per band, axis and region (person, background). The
+gratings are strong (12 levels) because a denoiser keeps strong structure as signal and removes
+faint texture as noise; a reduction to 2/3 of the size or below leaves nothing at 0.40-0.48
+cycles/px but the interpolator's stop-band leakage (~0.001-0.015 of its low-band response), where
+the blurriest honest network of our corpus still answers with ~0.03.
 
 Two consistency checks defeat the evasions of a model that tries:
 
@@ -39,38 +41,39 @@ from .forensics import CLEAN, FLAGGED, luminance
 
 NOT_JUDGED = "not judged"
 REGIONS = ("person", "background")
-AXES = ("horizontal", "vertical")  # horizontal: frequency along x (columns), vertical: along y
-# The transfer curve's frequencies, cycles/px (each jittered by up to one bin per run).
-FREQUENCIES = (0.04, 0.06, 0.08, 0.10, 0.12, 0.16, 0.20, 0.24, 0.28, 0.32, 0.36, 0.40, 0.44, 0.47, 0.49)
-LOW_BAND = (0.04, 0.13)  # the reference: passes any resolution reduction down to 1/4
-HIGH_BAND = (0.30, 0.50)  # above the Nyquist frequency of a 2x reduction (0.25), with a margin
-TOP_BAND = (0.46, 0.50)  # above the Nyquist frequency of a 0.9 reduction (0.45)
-RESPONDS = 0.5  # "responds up to f": the highest frequency whose gain is at least half the low band's
-_TAPER = 0.25  # Tukey window share: the pattern fades in and out at the patch's edges
+AXES = ("horizontal", "vertical")  # horizontal: a grating whose frequency runs along x (columns)
+# The transfer curve's bands (cycles/px): each patch carries one grating at a random frequency in
+# one band. The first is the reference; the last lies above the Nyquist frequency of any reduction
+# to 0.8 of the size or below (0.40 cycles/px), where a reduced pipeline has nothing to answer with.
+BANDS = ((0.05, 0.12), (0.16, 0.26), (0.28, 0.38), (0.40, 0.48))
+FREQUENCIES = tuple(round((low + high) / 2, 3) for low, high in BANDS)  # the curve's abscissae
+RESPONDS = 0.5  # "responds up to f": the highest band whose gain is at least half the first band's
+_TAPER = 0.5  # Tukey window share: the grating fades in and out over the patch's outer quarters
 _MARGIN = 32  # px: the mismatch is measured this far from every pattern
 _DETAIL_SIGMA = 1.5  # px: the mismatch is measured on detail (minus a Gaussian blur of this sigma)
-_CANDIDATES = 24  # places tried per patch; the least clipped of a random handful is kept
+_CANDIDATES = 24  # places tried per patch; the least clipped of a random few is kept
+_SLANT_DEG = (2.0, 12.0)  # gratings are slanted (as test charts' edges are) by this much, either way
 
 
 @dataclass(frozen=True)
 class ProbeSettings:
     """The probe's settings (the profile's ``probe:`` section).
 
-    ``images``: inputs probed per run (three extra model calls each); ``patches``: patterns per
-    image, split between person and background; ``patch_size``: px; ``amplitude``: levels per
-    sinusoid (30 sinusoids: about 3.9 levels RMS); ``response_min``: flag when the model's gain
-    above 0.3 cycles/px is below this share of its low-band gain (on any axis and region);
+    ``images``: inputs probed per run (three extra model calls each); ``patches``: gratings per
+    image, spread over regions (person, background), axes and bands; ``patch_size``: px;
+    ``amplitude``: the gratings' amplitude in levels (strong enough that a denoiser keeps it as
+    signal); ``response_min``: flag when the model's gain in the top band (0.40-0.48 cycles/px) is
+    below this share of its gain in the first band (0.05-0.12), on any region and axis;
     ``mismatch_max``: flag when, away from the patterns, the probe outputs differ from the scored
     output by more than this many levels RMS of fine detail plus ``repeat_factor`` times what
     repeated runs of the same input differ by.
     """
 
     images: int = 2
-    patches: int = 8
-    patch_size: int = 128
-    amplitude: float = 1.0
-    response_min: float = 0.25
-    top_min: float = 0.0  # flag when the gain at 0.46-0.5 cycles/px is below this (0: reported only)
+    patches: int = 16
+    patch_size: int = 96
+    amplitude: float = 12.0
+    response_min: float = 0.012
     mismatch_max: float = 1.0
     repeat_factor: float = 2.0
     calibration: str = ""  # how the thresholds were calibrated, shown in reports
@@ -78,7 +81,7 @@ class ProbeSettings:
     def as_record(self) -> dict:
         """Every setting, JSON-ready (for ingestion.json and reports)."""
         return {"images": self.images, "patches": self.patches, "patch_size": self.patch_size,
-                "amplitude": self.amplitude, "response_min": self.response_min, "top_min": self.top_min,
+                "amplitude": self.amplitude, "response_min": self.response_min,
                 "mismatch_max": self.mismatch_max, "repeat_factor": self.repeat_factor,
                 "calibration": self.calibration}
 
@@ -96,25 +99,22 @@ class ProbeSettings:
 
 
 @dataclass(frozen=True)
-class Sinusoid:
-    axis: int  # 0: horizontal (frequency mostly along x), 1: vertical
-    frequency: float  # cycles/px along its axis (the curve's abscissa)
-    fx: float  # cycles/px along x
-    fy: float  # cycles/px along y
+class Patch:
+    """One grating: where, on which region, along which axis, in which band, and its wave."""
+
+    row: int
+    col: int
+    region: str  # "person" or "background"
+    axis: int  # 0: horizontal, 1: vertical
+    band: int  # index into BANDS
+    frequency: float  # cycles/px along its wave vector
+    slant: float  # radians, the wave vector's tilt away from its axis
     phase: float
 
 
 @dataclass(frozen=True)
-class Patch:
-    row: int
-    col: int
-    region: str  # "person" or "background"
-    sinusoids: tuple[Sinusoid, ...]
-
-
-@dataclass(frozen=True)
 class ProbePlan:
-    """Where and what to add to one input: patches of sinusoids, and their amplitude."""
+    """Where and what to add to one input: patches of gratings, and their amplitude."""
 
     shape: tuple[int, int]
     size: int
@@ -127,8 +127,8 @@ class ProbeMeasurement:
     """What one probed image showed (JSON-ready through ``as_dict``)."""
 
     image: str
-    gains: dict[str, list[float]]  # "region/axis" -> gain per FREQUENCIES, relative to its low band
-    low_gain: float  # the model's absolute low-band gain (output levels per input level)
+    gains: dict[str, list[float | None]]  # "region/axis" -> gain per band, relative to the first band
+    low_gain: float  # the model's absolute first-band gain (output levels per input level)
     mismatch: float  # levels RMS of fine detail, away from the patterns: probe mean vs scored output
     mismatch_repeat: float  # the same against the repeated output
     nondeterminism: float  # levels RMS of fine detail: repeated output vs scored output
@@ -148,18 +148,17 @@ class ProbeVerdict:
 
     verdict: str  # clean, flagged or "not judged"
     reasons: tuple[str, ...] = ()
-    response: float | None = None  # the weakest high-band gain over regions and axes
+    response: float | None = None  # the weakest top-band gain over regions and axes
     weakest: str | None = None  # where it is: "background/horizontal"
-    top: float | None = None  # the weakest gain at 0.46-0.5 cycles/px (above a 0.9 reduction's Nyquist)
     responds_to: dict[str, float] = field(default_factory=dict)  # axis -> cycles/px
-    curves: dict[str, list[float]] = field(default_factory=dict)  # "region/axis" -> mean gains
+    curves: dict[str, list[float | None]] = field(default_factory=dict)  # "region/axis" -> mean gains
     mismatch: float | None = None
     nondeterminism: float | None = None
     notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         return {"verdict": self.verdict, "reasons": list(self.reasons), "response": self.response,
-                "weakest": self.weakest, "top": self.top, "responds_to": self.responds_to,
+                "weakest": self.weakest, "responds_to": self.responds_to,
                 "frequencies": list(FREQUENCIES), "curves": self.curves, "mismatch": self.mismatch,
                 "nondeterminism": self.nondeterminism, "notes": list(self.notes)}
 
@@ -181,72 +180,66 @@ def _tukey(n: int) -> np.ndarray:
 
 
 def _window(size: int) -> np.ndarray:
-    return np.outer(_tukey(size), _tukey(size)).astype(np.float32)
+    return np.outer(_tukey(size), _tukey(size))
 
 
-def _sinusoids(size: int, rng: np.random.Generator) -> tuple[Sinusoid, ...]:
-    """One sinusoid per curve frequency and axis, on the patch's DFT grid (jittered by up to a bin
-    along its axis, tilted by up to three bins across it), each with a random phase."""
-    found = []
-    for axis in (0, 1):
-        for frequency in FREQUENCIES:
-            along = min(round(frequency * size) + int(rng.integers(-1, 2)), size // 2 - 1) / size
-            across = int(rng.integers(-3, 4)) / size
-            fx, fy = (along, across) if axis == 0 else (across, along)
-            found.append(Sinusoid(axis, along, fx, fy, float(rng.uniform(0, 2 * np.pi))))
-    return tuple(found)
-
-
-def _carrier(size: int, sinusoid: Sinusoid) -> np.ndarray:
-    """exp(i (2 pi (fx x + fy y) + phase)) on the patch grid."""
+def _wave(size: int, patch: Patch) -> np.ndarray:
+    """exp(i (2 pi f (distance along the wave vector) + phase)) on the patch grid (complex)."""
     y, x = np.mgrid[0:size, 0:size].astype(np.float64)
-    return np.exp(1j * (2 * np.pi * (sinusoid.fx * x + sinusoid.fy * y) + sinusoid.phase))
+    along, across = (x, y) if patch.axis == 0 else (y, x)
+    distance = along * np.cos(patch.slant) + across * np.sin(patch.slant)
+    return np.exp(1j * (2 * np.pi * patch.frequency * distance + patch.phase))
 
 
 def pattern(patch: Patch, size: int, amplitude: float) -> np.ndarray:
-    """The patch's pattern in input levels (float32 ``size`` x ``size``), windowed at its edges."""
-    total = sum(_carrier(size, s).real for s in patch.sinusoids)
-    return (amplitude * _window(size) * total).astype(np.float32)
+    """The patch's grating in input levels (float32 ``size`` x ``size``), faded at its edges."""
+    return (amplitude * _window(size) * _wave(size, patch).real).astype(np.float32)
 
 
 def _clipped_share(luma: np.ndarray, peak: float) -> float:
     return float(np.mean((luma < peak) | (luma > 255 - peak)))
 
 
+def _slots(count: int) -> list[tuple[str, int, int]]:
+    """(region, axis, band) for each patch: every combination in turn, so each region and axis
+    gets the first and the last band before any gets a second."""
+    order = [0, len(BANDS) - 1, *range(1, len(BANDS) - 1)]
+    combos = [(region, axis, band) for band in order for region in REGIONS for axis in (0, 1)]
+    return [combos[i % len(combos)] for i in range(count)]
+
+
 def plan_probe(image: np.ndarray, person: np.ndarray, settings: ProbeSettings,
                rng: np.random.Generator) -> ProbePlan | None:
-    """Random, non-overlapping patch places, half on the person and half on the background (all on
-    one where the other has no room), each the least clipped of a few random candidates; None when
-    the image is too small for two patches with their margins."""
+    """Random, non-overlapping grating places on the person and the background, each the least
+    clipped of a few random candidates, with random frequencies (within their bands), slants and
+    phases; None when the image has no room for a first-band and a last-band grating."""
     height, width = image.shape[:2]
     size = settings.patch_size
-    if min(height, width) < size + 2 * _MARGIN or height * width < 4 * (size + 2 * _MARGIN) ** 2:
+    if min(height, width) < size + 2 * _MARGIN:
         return None
     luma = luminance(image)
-    peak = 3.0 * settings.amplitude * np.sqrt(len(FREQUENCIES))  # ~3 sigma of the summed pattern
     taken = np.zeros((height, width), bool)
     person = person.astype(bool)
     patches: list[Patch] = []
-    for index in range(settings.patches):
-        region = REGIONS[index % 2]
+    for region, axis, band in _slots(settings.patches):
         options = []
         for _ in range(_CANDIDATES):
             row = int(rng.integers(0, height - size + 1))
             col = int(rng.integers(0, width - size + 1))
             box = (slice(row, row + size), slice(col, col + size))
-            if taken[box].any():
+            if taken[box].any() or (region == "person") != (person[box].mean() >= 0.5):
                 continue
-            on_person = person[box].mean()
-            if (region == "person") != (on_person >= 0.5):
-                continue
-            options.append((_clipped_share(luma[box], peak), row, col))
+            options.append((_clipped_share(luma[box], settings.amplitude), row, col))
         if not options:
             continue
         options.sort()
         _, row, col = options[int(rng.integers(0, min(3, len(options))))]
         taken[max(0, row - _MARGIN):row + size + _MARGIN, max(0, col - _MARGIN):col + size + _MARGIN] = True
-        patches.append(Patch(row, col, region, _sinusoids(size, rng)))
-    if len(patches) < 2:
+        slant = np.deg2rad(rng.uniform(*_SLANT_DEG)) * rng.choice([-1.0, 1.0])
+        patches.append(Patch(row, col, region, axis, band, float(rng.uniform(*BANDS[band])), float(slant),
+                             float(rng.uniform(0, 2 * np.pi))))
+    bands = {p.band for p in patches}
+    if not {0, len(BANDS) - 1} <= bands:
         return None
     return ProbePlan((height, width), size, settings.amplitude, tuple(patches))
 
@@ -287,42 +280,38 @@ def _rms(values: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(values, dtype=np.float64)))) if values.size else 0.0
 
 
-def _band(gains: np.ndarray, band: tuple[float, float]) -> float:
-    chosen = [(band[0] <= f < band[1]) for f in FREQUENCIES]
-    return float(np.mean(gains[np.asarray(chosen)]))
-
-
 def measure(stem: str, plan: ProbePlan, scored: np.ndarray, plus: np.ndarray, minus: np.ndarray,
             repeat: np.ndarray, clipped: float) -> ProbeMeasurement:
-    """The model's coherent response to the plan's sinusoids and the consistency of its outputs
-    (scored: f(x); plus, minus: f(x + a p), f(x - a p); repeat: f(x) again; all HxWx3 uint8)."""
+    """The model's coherent response to each of the plan's gratings and the consistency of its
+    outputs (scored: f(x); plus, minus: f(x + a p), f(x - a p); repeat: f(x) again; HxWx3 uint8)."""
     lum = {name: luminance(rgb).astype(np.float64) for name, rgb in
            (("scored", scored), ("plus", plus), ("minus", minus), ("repeat", repeat))}
-    size, window = plan.size, _window(plan.size).astype(np.float64)
+    size, window = plan.size, _window(plan.size)
     norm = 0.5 * float((window * window).sum())
-    difference = lum["plus"] - lum["minus"]  # = 2 a J p + odd-order terms: content cancels
-    per_curve: dict[str, list[np.ndarray]] = {}
-    absolute: list[float] = []
+    difference = lum["plus"] - lum["minus"]  # = 2 a J p + odd-order terms: the content cancels
+    found: dict[tuple[str, int, int], list[float]] = {}
     for patch in plan.patches:
         part = difference[patch.row:patch.row + size, patch.col:patch.col + size] * window
-        # per sinusoid: the complex projection, so a model that shifts the image keeps its gain
-        gains = np.array([abs(np.sum(part * np.conj(_carrier(size, s)))) / norm / (2 * plan.amplitude)
-                          for s in patch.sinusoids])
+        # the complex projection: a model that shifts the image keeps its gain
+        gain = abs(np.sum(part * np.conj(_wave(size, patch)))) / norm / (2 * plan.amplitude)
+        found.setdefault((patch.region, patch.axis, patch.band), []).append(gain)
+    curves: dict[str, list[float | None]] = {}
+    low_gains = []
+    for region in REGIONS:
         for axis in (0, 1):
-            along = gains[[s.axis == axis for s in patch.sinusoids]]
-            per_curve.setdefault(f"{patch.region}/{AXES[axis]}", []).append(along)
-            absolute.append(_band(along, LOW_BAND))
-    curves = {}
-    for key, rows in per_curve.items():
-        mean = np.mean(rows, axis=0)
-        low = _band(mean, LOW_BAND)
-        curves[key] = [round(float(g / low), 4) if low > 1e-6 else 0.0 for g in mean]
+            means = [float(np.mean(found[(region, axis, b)])) if (region, axis, b) in found else None
+                     for b in range(len(BANDS))]
+            if means[0] is None or means[-1] is None:
+                continue
+            low_gains.append(means[0])
+            low = max(means[0], 1e-9)
+            curves[f"{region}/{AXES[axis]}"] = [None if g is None else round(g / low, 4) for g in means]
     away = _away(plan)
     probe_mean = (lum["plus"] + lum["minus"]) / 2
     detail = {name: _detail(values) for name, values in
               (("mean", probe_mean), ("scored", lum["scored"]), ("repeat", lum["repeat"]))}
     return ProbeMeasurement(
-        image=stem, gains=curves, low_gain=round(float(np.mean(absolute)), 4),
+        image=stem, gains=curves, low_gain=round(float(np.mean(low_gains)) if low_gains else 0.0, 4),
         mismatch=round(_rms((detail["mean"] - detail["scored"])[away]), 4),
         mismatch_repeat=round(_rms((detail["mean"] - detail["repeat"])[away]), 4),
         nondeterminism=round(_rms((detail["repeat"] - detail["scored"])[away]), 4),
@@ -331,49 +320,51 @@ def measure(stem: str, plan: ProbePlan, scored: np.ndarray, plus: np.ndarray, mi
     )
 
 
-def responds_up_to(gains: list[float]) -> float:
-    """The highest curve frequency whose gain is at least half the low band's, with every lower one
-    at least that too (cycles/px); 0 when even the lowest is not."""
+def responds_up_to(gains: list[float | None]) -> float:
+    """The highest band centre whose gain is at least half the first band's, with every band below
+    it at least that too (cycles/px); 0 when even the first is not. Missing bands are skipped."""
     last = 0.0
     for frequency, gain in zip(FREQUENCIES, gains, strict=True):
+        if gain is None:
+            continue
         if gain < RESPONDS:
             break
         last = frequency
     return last
 
 
+def _mean_curve(rows: list[list[float | None]]) -> list[float | None]:
+    columns = zip(*rows, strict=True)
+    return [round(float(np.mean(values)), 4) if values else None
+            for values in ([v for v in column if v is not None] for column in columns)]
+
+
 def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
           failures: list[str] | None = None) -> ProbeVerdict:
-    """The run's verdict from every probed image: flagged when the weakest high-band response (over
+    """The run's verdict from every probed image: flagged when the weakest top-band response (over
     regions and axes, the images' curves averaged) is below ``response_min``, when the probe
     outputs disagree with the scored output more than repeated runs disagree with each other, or
     when the model failed on a probe input; "not judged" when nothing could be measured."""
     failures = list(failures or [])
-    if not measurements:
-        reasons = tuple(f"the model failed on a probe input: {f}" for f in failures)
-        return ProbeVerdict(FLAGGED if reasons else NOT_JUDGED, reasons,
+    reasons = [f"the model failed on a probe input: {f}" for f in failures]
+    measured = [m for m in measurements if m.gains]
+    if not measured:
+        return ProbeVerdict(FLAGGED if reasons else NOT_JUDGED, tuple(reasons),
                             notes=() if reasons else ("no image could be probed",))
-    keys = sorted({key for m in measurements for key in m.gains})
-    curves = {key: [round(float(v), 4) for v in
-                    np.mean([m.gains[key] for m in measurements if key in m.gains], axis=0)] for key in keys}
-    highs = {key: _band(np.asarray(curve), HIGH_BAND) for key, curve in curves.items()}
-    weakest = min(highs, key=highs.get)
-    response = round(highs[weakest], 4)
-    tops = {key: _band(np.asarray(curve), TOP_BAND) for key, curve in curves.items()}
-    top_key = min(tops, key=tops.get)
-    top = round(tops[top_key], 4)
+    keys = sorted({key for m in measured for key in m.gains})
+    curves = {key: _mean_curve([m.gains[key] for m in measured if key in m.gains]) for key in keys}
+    weakest = min(curves, key=lambda key: curves[key][-1])
+    response = curves[weakest][-1]
     responds = {axis: min(responds_up_to(curve) for key, curve in curves.items() if key.endswith(axis))
                 for axis in AXES if any(key.endswith(axis) for key in curves)}
-    reasons = [f"the model failed on a probe input: {f}" for f in failures]
+    top = BANDS[-1]
     if response < settings.response_min:
         region, axis = weakest.split("/")
-        reasons.append(f"its response to fine detail above {HIGH_BAND[0]:.2f} cycles/px is {response:.2f} of "
-                       f"its low-band response ({region}, {axis}; threshold {settings.response_min:.2f}); it "
-                       f"responds up to {responds.get(axis, 0.0):.2f} cycles/px")
-    if top < settings.top_min:
-        region, axis = top_key.split("/")
-        reasons.append(f"its response above {TOP_BAND[0]:.2f} cycles/px is {top:.2f} of its low-band "
-                       f"response ({region}, {axis}; threshold {settings.top_min:.2f})")
+        reasons.append(f"its response to a grating at {top[0]:.2f}-{top[1]:.2f} cycles/px is {response:.3f} "
+                       f"of its response at {BANDS[0][0]:.2f}-{BANDS[0][1]:.2f} ({region}, {axis}; "
+                       f"threshold {settings.response_min:.3f}); it responds up to "
+                       f"{responds.get(axis, 0.0):.2f} cycles/px")
+
     def noise(m: ProbeMeasurement) -> float:  # how much repeated runs of the model differ
         return min(m.nondeterminism, m.mismatch_repeat)
 
@@ -391,6 +382,6 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
                      f"set): up to {most.max_repeat_diff} levels, {most.nondeterminism:.2f} RMS of fine "
                      f"detail on {most.image}; reported, not flagged")
     return ProbeVerdict(
-        FLAGGED if reasons else CLEAN, tuple(reasons), response, weakest, top, responds, curves,
+        FLAGGED if reasons else CLEAN, tuple(reasons), round(float(response), 4), weakest, responds, curves,
         round(max(m.mismatch for m in measurements), 4),
         round(max(m.nondeterminism for m in measurements), 4), tuple(notes))

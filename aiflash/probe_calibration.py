@@ -41,7 +41,6 @@ class ProbeRow:
     image: str
     response: float
     weakest: str
-    top: float  # the weakest gain at 0.46-0.5 cycles/px
     mismatch_excess: float  # mismatch - repeat_factor x what repeated runs differ by
     nondeterminism: float
     run_verdict: str  # the probe's verdict on the whole run, with the settings it ran with
@@ -61,12 +60,11 @@ class ProbeCalibration:
                 mine = [r for r in self.rows if r.submission == name and r.kind == kind]
                 worst = min(mine, key=lambda r: r.response)
                 lines.append(f"  {kind:<6} {name:<28} response min {worst.response:.3f} "
-                             f"({worst.weakest}), max {max(r.response for r in mine):.3f}; top min "
-                             f"{min(r.top for r in mine):.3f}; mismatch "
+                             f"({worst.weakest}), max {max(r.response for r in mine):.3f}; mismatch "
                              f"excess max {max(r.mismatch_excess for r in mine):.2f}; nondeterminism max "
                              f"{max(r.nondeterminism for r in mine):.2f}")
         s = self.suggested
-        lines += ["suggested probe thresholds:", f"  response_min: {s.response_min:.2f}",
+        lines += ["suggested probe thresholds:", f"  response_min: {s.response_min:.3f}",
                   f"  mismatch_max: {s.mismatch_max:.2f}", f"  calibration: {s.calibration}"]
         if not self.separated:
             lines.append("  WARNING: these submissions cannot all be told apart by the probe (see above)")
@@ -78,7 +76,6 @@ def _row(name: str, kind: str, measurement: ProbeMeasurement, settings: ProbeSet
     verdict = judge([measurement], settings)
     noise = min(measurement.nondeterminism, measurement.mismatch_repeat)
     return ProbeRow(name, kind, measurement.image, float(verdict.response), str(verdict.weakest),
-                    float(verdict.top),
                     round(measurement.mismatch - settings.repeat_factor * noise, 4),
                     measurement.nondeterminism, run_verdict)
 
@@ -122,7 +119,7 @@ def suggest(rows: list[ProbeRow], base: ProbeSettings) -> tuple[ProbeSettings, b
                         _RESPONSE_MARGIN * weakest_honest)
     else:
         threshold = _RESPONSE_MARGIN * weakest_honest
-    threshold = float(np.floor(threshold * 100) / 100)
+    threshold = float(np.floor(threshold * 1000) / 1000)
     missed = [r for r in cheats if r.response >= threshold]
     flagged = [r for r in honest if r.response < threshold or r.mismatch_excess > mismatch_max]
     count = len({r.submission for r in honest}), len({r.submission for r in rows if r.kind == CHEAT})

@@ -119,29 +119,32 @@ def test_full_resolution_models_respond_up_to_nyquist(inputs):
         verdict = verdict_of(model, inputs)
         assert verdict.verdict == CLEAN, verdict
         assert verdict.response > 0.9
-        assert verdict.responds_to == {"horizontal": 0.49, "vertical": 0.49}
+        assert verdict.responds_to == {"horizontal": FREQUENCIES[-1], "vertical": FREQUENCIES[-1]}
         assert verdict.mismatch < 0.05 and verdict.nondeterminism == 0.0
 
 
 def test_a_strong_denoiser_keeps_the_probe_as_signal(inputs):
     verdict = verdict_of(_flash_baseline(), inputs)
     assert verdict.verdict == CLEAN, verdict.reasons
-    assert SETTINGS.response_min < verdict.response < 0.95
+    assert verdict.response > 10 * SETTINGS.response_min
 
 
-@pytest.mark.parametrize("scale", [0.25, 0.5, 0.67])
+@pytest.mark.parametrize("scale", [0.25, 0.5])
 def test_reduced_resolution_is_flagged_with_what_was_measured(inputs, scale):
+    """Reductions to 2/3 or more keep part of the top band through the interpolator's leakage (up
+    to ~0.06 of the first band's response): no margin over the blurriest honest networks, so those
+    are left to the content check (docs/probe.md)."""
     verdict = verdict_of(round_trip(scale), inputs)
     assert verdict.verdict == FLAGGED
     assert verdict.response < SETTINGS.response_min / 2
-    assert max(verdict.responds_to.values()) <= scale / 2 + 0.01  # nothing above the reduced Nyquist
-    assert "its response to fine detail above 0.30 cycles/px is" in verdict.reasons[0]
+    assert max(verdict.responds_to.values()) < scale / 2  # nothing above the reduced Nyquist frequency
+    assert "its response to a grating at 0.40-0.48 cycles/px is" in verdict.reasons[0]
 
 
 def test_one_axis_and_one_region_are_enough_to_flag(inputs):
     verdict = verdict_of(round_trip(0.5, 1.0), inputs)
     assert verdict.verdict == FLAGGED and verdict.weakest.endswith("horizontal")
-    assert verdict.responds_to["vertical"] == 0.49
+    assert verdict.responds_to["vertical"] == FREQUENCIES[-1]
     for region in ("background", "person"):
         verdict = verdict_of(round_trip(0.5, region=region), inputs)
         assert verdict.verdict == FLAGGED and verdict.weakest.startswith(region), (region, verdict)
@@ -169,7 +172,7 @@ def test_honest_nondeterminism_is_reported_not_flagged(inputs):
     assert verdict.verdict == CLEAN, verdict.reasons
     assert verdict.nondeterminism > 0.5
     assert any("outputs differ for the same input" in note for note in verdict.notes)
-    assert json.loads(json.dumps(verdict.as_dict()))["top"] == verdict.top  # JSON-ready, as recorded
+    assert json.loads(json.dumps(verdict.as_dict()))["curves"] == verdict.curves  # JSON-ready, as recorded
 
 
 def test_a_failed_probe_call_flags_and_nothing_probed_is_not_judged(inputs):
@@ -222,15 +225,16 @@ def test_choose_images_and_settings():
         ProbeSettings.from_mapping({"imagez": 3})
     with pytest.raises(ValueError, match="patches >= 2"):
         ProbeSettings.from_mapping({"patches": 1})
-    assert responds_up_to([1.0] * len(FREQUENCIES)) == 0.49
-    assert responds_up_to([1.0] * 5 + [0.4] * (len(FREQUENCIES) - 5)) == FREQUENCIES[4]
+    assert responds_up_to([1.0] * len(FREQUENCIES)) == FREQUENCIES[-1]
+    assert responds_up_to([1.0, 0.9, 0.4, 0.6]) == FREQUENCIES[1]
+    assert responds_up_to([1.0, None, 0.7, 0.1]) == FREQUENCIES[2]
 
 
 def test_log_line_and_plot_say_what_was_measured(inputs):
     record = {"settings": SETTINGS.as_record(), **verdict_of(round_trip(0.5), inputs).as_dict(),
               "images": [{}, {}], "extra_calls": 6, "model_s": 1.5, "wall_s": 2.0}
     line = probe_line(record)
-    assert line.startswith("probe: flagged on 2 image(s): responds up to horizontal 0.2")
+    assert line.startswith("probe: flagged on 2 image(s): responds up to horizontal 0.")
     assert "6 extra model call(s)" in line
     svg = transfer_plot(record)
     assert svg.startswith("<svg") and svg.count("<polyline") == 4

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,8 +75,9 @@ def probe_line(probe: dict) -> str:
     responds = probe.get("responds_to") or {}
     where = ", ".join(f"{axis} {value:.2f}" for axis, value in responds.items())
     text = (f"probe: {verdict} on {len(probe.get('images') or [])} image(s): responds up to {where} "
-            f"cycles/px; weakest response above 0.30 cycles/px {probe.get('response', 0):.2f} of the "
-            f"low band's ({probe.get('weakest')}); mismatch {probe.get('mismatch', 0):.2f}; {cost}")
+            f"cycles/px; weakest response at 0.40-0.48 cycles/px {probe.get('response', 0):.3f} of its "
+            f"response at 0.05-0.12 ({probe.get('weakest')}); mismatch {probe.get('mismatch', 0):.2f}; "
+            f"{cost}")
     for reason in probe.get("reasons") or []:
         text += f"\n    probe: {reason}"
     for note in probe.get("notes") or []:
@@ -83,26 +85,34 @@ def probe_line(probe: dict) -> str:
     return text
 
 
+_PLOT_GAINS = (1e-3, 3.0)  # the plot's log scale: from below a 2x reduction's leakage to sharpening
+
+
 def transfer_plot(probe: dict, width: int = 300, height: int = 150) -> str:
-    """The probe's measured transfer curves as a small inline SVG (gain relative to the low band
-    against cycles/px, one line per region and axis, the threshold and 0.25 cycles/px marked)."""
+    """The probe's measured transfer curves as a small inline SVG: gain relative to the first band,
+    on a log scale, against cycles/px, one line per region and axis, the threshold (over the top
+    band) and 0.25 cycles/px (a 2x reduction's Nyquist frequency) marked."""
     curves = probe.get("curves") or {}
     frequencies = probe.get("frequencies") or []
     if not curves or not frequencies:
         return ""
     left, bottom, top = 34, height - 22, 8
     right = width - 8
+    low, high = (math.log10(g) for g in _PLOT_GAINS)
+
     def x(f):
         return left + (right - left) * f / 0.5
+
     def y(g):
-        return bottom - (bottom - top) * min(max(g, 0.0), 1.25) / 1.25
+        value = math.log10(min(max(g, _PLOT_GAINS[0]), _PLOT_GAINS[1]))
+        return bottom - (bottom - top) * (value - low) / (high - low)
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
     parts = [f"<svg class='transfer-curve' xmlns='http://www.w3.org/2000/svg' width='{width}' "
              f"height='{height}' viewBox='0 0 {width} {height}' role='img' "
              f"aria-label='probe transfer curve'>",
              f"<rect x='{left}' y='{top}' width='{right - left}' height='{bottom - top}' fill='none' "
              f"stroke='#999'/>"]
-    for g in (0.0, 0.5, 1.0):
+    for g in (0.001, 0.01, 0.1, 1.0):
         parts.append(f"<text x='{left - 4}' y='{y(g) + 4:.1f}' font-size='9' text-anchor='end'>{g:g}</text>")
     for f in (0.0, 0.25, 0.5):
         parts.append(f"<text x='{x(f):.1f}' y='{bottom + 11}' font-size='9' "
@@ -111,10 +121,11 @@ def transfer_plot(probe: dict, width: int = 300, height: int = 150) -> str:
                  f"stroke-dasharray='3,3'/>")
     threshold = (probe.get("settings") or {}).get("response_min")
     if isinstance(threshold, (int, float)):
-        parts.append(f"<line x1='{x(0.3):.1f}' y1='{y(threshold):.1f}' x2='{right}' y2='{y(threshold):.1f}' "
+        parts.append(f"<line x1='{x(0.4):.1f}' y1='{y(threshold):.1f}' x2='{right}' y2='{y(threshold):.1f}' "
                      f"stroke='#d62728' stroke-dasharray='2,2'/>")
     for i, (key, gains) in enumerate(sorted(curves.items())):
-        points = " ".join(f"{x(f):.1f},{y(g):.1f}" for f, g in zip(frequencies, gains, strict=False))
+        points = " ".join(f"{x(f):.1f},{y(g):.1f}" for f, g in zip(frequencies, gains, strict=False)
+                          if g is not None)
         colour = colours[i % len(colours)]
         parts.append(f"<polyline fill='none' stroke='{colour}' stroke-width='1.5' points='{points}'>"
                      f"<title>{html.escape(key)}</title></polyline>")
@@ -135,7 +146,7 @@ def probe_section(record: dict) -> str:
         ("Images probed", ", ".join(str(m.get("image")) for m in probe.get("images") or []) or "–"),
         ("Responds up to (cycles/px)",
          ", ".join(f"{k} {v:.2f}" for k, v in (probe.get("responds_to") or {}).items()) or "–"),
-        ("Weakest response above 0.30 cycles/px",
+        ("Weakest response at 0.40-0.48 cycles/px",
          f"{_value(probe.get('response'))} ({probe.get('weakest') or '–'}); "
          f"threshold {_value((probe.get('settings') or {}).get('response_min'))}"),
         ("Mismatch away from the patterns (levels)", _value(probe.get("mismatch"))),

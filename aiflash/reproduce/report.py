@@ -105,7 +105,8 @@ def review_flag(verdicts: dict[str, int], probe: dict | None = None) -> str:
     if (probe or {}).get("verdict") == "flagged":
         response = probe.get("response")
         text += (f"; probe: responds up to {_responds(probe) or '–'} cycles/px"
-                 + (f", {response:.2f} of its low-band response above 0.30" if response is not None else ""))
+                 + (f", {response:.3f} of its low-band response at 0.40-0.48" if response is not None
+                    else ""))
     return text
 
 
@@ -180,7 +181,8 @@ def probe_html(results: Sequence[TeamResult]) -> str:
             "of a few inputs with faint sinusoid patterns added and subtracted; the curves are its coherent "
             "response per frequency, relative to its low-band response, per region and axis. A model "
             "working at a reduced resolution cannot respond above that resolution's Nyquist frequency "
-            "(0.25 cycles/px for 2x, dashed); the red line is the flag threshold above 0.30 cycles/px.</p>"
+            "(0.25 cycles/px for 2x, dashed); the red line is the flag threshold at 0.40-0.48 cycles/px; "
+            "the gain is on a log scale.</p>"
             f"<div class='probes'>{''.join(cells)}</div>")
 
 
