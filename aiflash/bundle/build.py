@@ -13,7 +13,6 @@ Codabench rule, writes MANIFEST.json (sha256 of every data file) and a reproduci
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from ..atomic import atomic_path
 from ..discovery import GT_DIR, INPUT_DIR, PHASE_RULES_FILE, find_predictions
 from ..errors import BundleError, ReferenceDataError
 from ..images import read_rgb, write_png
@@ -69,10 +69,9 @@ def stage_program(repo: Path, program: str, target: Path) -> None:
 def zip_folder(folder: Path, archive: Path) -> Path:
     """A reproducible zip of a folder's *contents* (files at the archive root, as Codabench wants),
     without what never ships (dotfiles, caches, bytecode)."""
-    partial = archive.with_name(archive.name + ".partial")
     files = sorted(p for p in folder.rglob("*") if p.is_file()
                    and not _ignore("", list(p.relative_to(folder).parts)))
-    with zipfile.ZipFile(partial, "w") as out:
+    with atomic_path(archive) as partial, zipfile.ZipFile(partial, "w") as out:
         for path in files:
             info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), _ZIP_TIME)
             info.external_attr = 0o644 << 16
@@ -80,7 +79,6 @@ def zip_folder(folder: Path, archive: Path) -> Path:
             info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
             with path.open("rb") as stream:
                 out.writestr(info, stream.read())
-    os.replace(partial, archive)
     return archive
 
 

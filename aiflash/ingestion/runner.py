@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..discovery import INPUT_DIR, find_code_root, find_inputs, find_predictions
 from ..errors import AiflashError, ModelError, ReferenceDataError
 from ..forensics import CLEAN, FLAGGED, VERDICTS, ForensicsSettings, Screening, screen, worst_verdict
@@ -614,12 +615,11 @@ def _write_result(target: Path, rgb: np.ndarray, copy_from: Path | None, source:
                   settings: ForensicsSettings) -> tuple[Screening, float]:
     """Write the result PNG (or copy a valid one), then screen it against its input; returns the
     screening and its time in seconds (decoding the input and mask included)."""
-    partial = target.with_name(target.name + ".partial")
-    if copy_from is not None:
-        shutil.copyfile(copy_from, partial)
-    else:
-        write_png(partial, rgb)
-    os.replace(partial, target)
+    with atomic_path(target) as partial:
+        if copy_from is not None:
+            shutil.copyfile(copy_from, partial)
+        else:
+            write_png(partial, rgb)
     start = time.perf_counter()
     try:
         image, _ = read_rgb(source[0], error=ReferenceDataError)
