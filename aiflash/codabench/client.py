@@ -261,7 +261,7 @@ def _reason(exc: Exception, timeout_s: float) -> str:
     if isinstance(exc, _Transient):
         return str(exc)
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "the connection broke mid-transfer (truncated)"
+        return "truncated: the connection ended before the declared Content-Length"
     return "the connection failed or was dropped"
 
 
