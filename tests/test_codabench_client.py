@@ -155,6 +155,11 @@ def test_interrupted_pull_resumed_fetches_only_what_is_missing(token, tmp_path, 
         assert site.storage_gets()[before:] == ["/private/scoring_result/1/scoring_result.zip"]
         before = len(site.storage_gets())
         assert pull(capsys, folder)[0] == 0 and site.storage_gets()[before:] == []
+        code, out, err = pull(capsys, folder, "--top", "2")  # fewer teams: the others' files go
+        assert code == 0 and site.storage_gets()[before:] == []
+        board = pd.read_csv(folder / "leaderboard.csv")
+        assert len(board) == 2
+        assert sorted(p.name for p in (folder / "scoring").iterdir()) == sorted(board["team"])
     manifest = json.loads((folder / "manifest.json").read_text())
     for record in manifest["files"]:
         assert sha256(folder / record["path"]) == record["sha256"]

@@ -287,6 +287,17 @@ def _clean_leftovers(folder: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
+def _prune(folder: Path, manifest: Manifest) -> None:
+    """Files of an earlier pull that this one does not list (a team no longer selected, or its older
+    entry): removed, so the readers see exactly the teams of leaderboard.csv."""
+    for sub in (L.SCORING_DIR, L.SUBMISSIONS_DIR, L.PREDICTIONS_DIR):
+        for path in sorted((folder / sub).rglob("*"), reverse=True):
+            if path.is_file() and path.relative_to(folder).as_posix() not in manifest.files:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+
+
 def pull(client: CodabenchClient, competition_id: int, number: int, folder: Path, top: int | None = None,
          teams: list[str] | None = None, jobs: int = 4) -> PullResult:
     competition = client.competition(competition_id)
@@ -341,6 +352,7 @@ def pull(client: CodabenchClient, competition_id: int, number: int, folder: Path
                     raise failures[0]
                 for future in futures:
                     manifest.skipped += future.result()
+            _prune(folder, manifest)
         finally:
             manifest.write()
             shutil.rmtree(folder / _SCRATCH, ignore_errors=True)
