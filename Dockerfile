@@ -63,7 +63,7 @@ RUN python3 -m pip install --no-deps --no-build-isolation /tmp/src \
 RUN aiflash weights install \
     && aiflash weights check \
     && chmod -R a+rX "$AIFLASH_WEIGHTS_DIR" \
-    && python3 -c "import cv2, lpips, ncnn, numpy, onnxruntime, pandas, PIL, skimage, torch, torchvision, yaml; \
+    && python3 -c "import cv2, lpips, ncnn, numpy, onnxruntime, pandas, PIL, requests, skimage, torch, torchvision, yaml; \
 import aiflash.metrics.lpips; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
 
 # Codabench mounts the running program at /app/program and uses it as the working directory; the

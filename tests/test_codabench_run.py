@@ -120,7 +120,7 @@ def test_result_zip_on_the_code_phase_fails(tmp_path):
 def test_phase3_code_submission_finishes(name):
     result = codabench_run(sample_code_zip(name), 3)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "ingestion: ran `python3 ingestion.py` -> exit 0" in result.stdout
+    assert "ingestion: ran `python3 ingestion.py --time-budget 480` -> exit 0" in result.stdout
     assert "Status: Finished" in result.stdout
     assert all(value != "n/a" for value in leaderboard(result.stdout).values())
 

@@ -125,6 +125,8 @@ def test_local_layout_mirrors_the_container_without_ground_truth(reproduction):
     }
     assert not any(target == gt or gt.is_relative_to(target) for target in links.values())
     first_line = (team / "logs" / "ingestion.log").read_text().splitlines()[0]
-    assert first_line.startswith(f"$ {sys.executable} ingestion.py --input-dir {tree}/input_data")
+    # The bundle's command (its --time-budget follows the queue, see aiflash.bundle.build), then the mounts.
+    assert first_line.startswith(f"$ {sys.executable} ingestion.py --time-budget ")
+    assert f" --input-dir {tree}/input_data" in first_line
     assert sorted(p.name for p in (team / "predictions").glob("*.png")) == [
         "0001.png", "0002.png", "0003.png", "0004.png"]

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from ..atomic import atomic_open, write_text
 from ..discovery import find_predictions
 from ..errors import AiflashError
 from ..images import read_rgb
@@ -161,9 +162,7 @@ def prepare(objective: pd.DataFrame, results_dir: Path, inputs_dir: Path, pages_
     key = Key(assessment_id=assessment_id, seed=seed, teams=tuple(teams), images=tuple(chosen),
               labels=labels, pages=tuple(records), title=options.title,
               created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    partial = key_path.with_name(key_path.name + ".partial")
-    partial.write_text(key.to_json(), encoding="utf-8")
-    os.replace(partial, key_path)
+    write_text(key_path, key.to_json())
     return Prepared(key, key_path, tuple(paths))
 
 
@@ -196,8 +195,7 @@ def _write_blocks(scratch: Path, chosen: list[str], labels: dict[str, dict[str, 
 def _write_page(path: Path, config: dict, title: str, blocks: list[Path]) -> str:
     """Stream one page to disk; returns its sha256."""
     digest = hashlib.sha256()
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("wb") as out:
+    with atomic_open(path) as out:
         def emit(data: bytes) -> None:
             digest.update(data)
             out.write(data)
@@ -206,5 +204,4 @@ def _write_page(path: Path, config: dict, title: str, blocks: list[Path]) -> str
         for block in blocks:
             emit(block.read_bytes())
         emit(page.tail().encode("utf-8"))
-    os.replace(partial, path)
     return digest.hexdigest()

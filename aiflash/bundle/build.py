@@ -13,22 +13,25 @@ Codabench rule, writes MANIFEST.json (sha256 of every data file) and a reproduci
 from __future__ import annotations
 
 import json
-import os
 import re
+import shlex
 import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from .. import __version__
+from ..atomic import atomic_path
 from ..discovery import GT_DIR, INPUT_DIR, PHASE_RULES_FILE, find_predictions
 from ..errors import BundleError, ReferenceDataError
 from ..images import read_rgb, write_png
 from . import BUNDLE_NAME, DOCKER_IMAGE
 from .competition import effective_time_limit, is_code_phase, ordered_phases, phase_task
 from .data import DEV, REFERENCE, PhaseData, image_table, pack, scan, sha256_file
-from .validate import YAML_NAME, Problem, errors, load_yaml, validate_bundle
+from .validate import YAML_NAME, Problem, errors, ingestion_time_budget, load_yaml, validate_bundle
 
 PACKAGE = "aiflash"
 SAMPLE_DATA = Path("reference_data") / "sample"
@@ -38,6 +41,12 @@ MANIFEST_NAME = "MANIFEST.json"
 PHASE_DATA_PATH = re.compile(r"^data/phase(\d+)/(reference_data|input_data|dev_data)/?$")
 RESULT_SOLUTION_PATH = re.compile(r"^solutions/results_phase(\d+)/?$")
 CODE_SOLUTION_PATH = re.compile(r"^solutions/([A-Za-z0-9_.-]+)/?$")
+# Of a job's time limit, what the ingestion program's own --time-budget leaves for what the limit
+# also covers (spec §2.7: the alarm wraps the containers' whole run): the container's start, the
+# interpreter and torch imports before the program's clock starts, stopping the model and writing
+# ingestion.json. The budget of a phase that really gets L seconds is at most L - this.
+INGESTION_START_MARGIN_S = 120
+_PLAIN_COMMAND = re.compile(r"[\w./=:+-]+( [\w./=:+-]+)*")
 _STORED = (".png", ".jpg", ".jpeg", ".zip")  # already compressed: stored, not deflated
 _ZIP_TIME = (2026, 1, 1, 0, 0, 0)
 
@@ -69,10 +78,9 @@ def stage_program(repo: Path, program: str, target: Path) -> None:
 def zip_folder(folder: Path, archive: Path) -> Path:
     """A reproducible zip of a folder's *contents* (files at the archive root, as Codabench wants),
     without what never ships (dotfiles, caches, bytecode)."""
-    partial = archive.with_name(archive.name + ".partial")
     files = sorted(p for p in folder.rglob("*") if p.is_file()
                    and not _ignore("", list(p.relative_to(folder).parts)))
-    with zipfile.ZipFile(partial, "w") as out:
+    with atomic_path(archive) as partial, zipfile.ZipFile(partial, "w") as out:
         for path in files:
             info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), _ZIP_TIME)
             info.external_attr = 0o644 << 16
@@ -80,8 +88,58 @@ def zip_folder(folder: Path, archive: Path) -> Path:
             info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
             with path.open("rb") as stream:
                 out.writestr(info, stream.read())
-    os.replace(partial, archive)
     return archive
+
+
+def set_time_budget(program: Path, seconds: float, why: str) -> None:
+    """Make the ingestion program's metadata command run with ``--time-budget seconds`` (a comment
+    above it says why); the rest of the command and the file stay as written."""
+    path = program / "metadata.yaml"
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    at = next((i for i, line in enumerate(lines) if line.startswith("command:")), None)
+    if at is None:
+        raise BundleError(f"{path}: no one-line `command:` to set --time-budget in.")
+    argv, skip = [], False
+    for arg in shlex.split(str(yaml.safe_load(lines[at])["command"])):
+        if skip or arg.startswith("--time-budget="):
+            skip = False
+            continue
+        if arg == "--time-budget":
+            skip = True
+            continue
+        argv.append(arg)
+    command = shlex.join([*argv, "--time-budget", f"{seconds:g}"])
+    shown = command if _PLAIN_COMMAND.fullmatch(command) else json.dumps(command)
+    lines[at:at + 1] = [f"# Set by `aiflash bundle`: {why}", f"command: {shown}"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def fit_ingestion_budgets(competition: dict, staging: Path) -> dict[str, float]:
+    """Lower each staged ingestion program's --time-budget to what its code phases really get
+    (``effective_time_limit``: 600 s on the default queue whatever the phase asks) minus
+    ``INGESTION_START_MARGIN_S``, so a slow model is stopped with a report before the worker's
+    limit; returns {program: budget} for the programs changed."""
+    limits: dict[str, tuple[int, str]] = {}
+    for number, chosen in enumerate(ordered_phases(competition), start=1):
+        if not is_code_phase(competition, chosen):
+            continue
+        program = str(phase_task(competition, chosen)["ingestion_program"]).rstrip("/")
+        limit = effective_time_limit(competition, chosen)
+        if program not in limits or limit < limits[program][0]:
+            queue = "" if competition.get("queue") else " (no `queue:`: Codabench's default queue caps it)"
+            asked = chosen.get("execution_time_limit")
+            limits[program] = (limit, f"phase {number} ({chosen.get('name')}) gets {limit} s per job"
+                                      f"{queue}; the phase asks {asked} s")
+    changed = {}
+    for program, (limit, why) in sorted(limits.items()):
+        folder = staging / program
+        budget = ingestion_time_budget(folder) if folder.is_dir() else None
+        wanted = float(limit - INGESTION_START_MARGIN_S)
+        if budget is not None and budget > wanted:
+            set_time_budget(folder, wanted, why)
+            changed[program] = wanted
+    return changed
 
 
 class _Stager:
@@ -223,6 +281,7 @@ def stage_bundle(repo: Path, staging: Path, phase_sources: dict[int, Path] | Non
     for rel in paths["programs"]:
         if (repo / rel).is_dir() and not (staging / rel).exists():
             stage_program(repo, rel, staging / rel)
+    budgets = fit_ingestion_budgets(competition, staging)
     for rel in paths["data"]:
         if stager.phase_data(rel, result_phases) or not (repo / rel).exists():
             continue
@@ -246,6 +305,7 @@ def stage_bundle(repo: Path, staging: Path, phase_sources: dict[int, Path] | Non
         "name": BUNDLE_NAME,
         "aiflash_version": __version__,
         "docker_image": DOCKER_IMAGE,
+        "ingestion_time_budget_s": budgets,
         "phases": {
             str(number): {"source": stager.source(number).name,
                           "images": image_table(stager.data(number))}
@@ -265,6 +325,9 @@ def build_bundle(repo: Path, output_dir: Path, phase_sources: dict[int, Path] | 
         staging = Path(scratch) / name
         manifest = stage_bundle(repo, staging, phase_sources)
         problems = validate_bundle(staging)
+        for program, budget in manifest["ingestion_time_budget_s"].items():
+            report(f"{program}: --time-budget {budget:g} s, from the time the code phase really gets "
+                   f"(see the comment in its metadata.yaml)")
         for problem in problems:
             report(str(problem))
         if errors(problems):

@@ -458,7 +458,9 @@ class _Checker:
                     self.add("time-limit", f"{where}.execution_time_limit {limit} s is capped to "
                                            f"{DEFAULT_QUEUE_TIME_CAP} s on Codabench's default queue; set "
                                            f"`queue:` to a queue of your own to use it.", warning=True)
-            self.ingestion_budget(where, phase, tasks, limit or MODEL_DEFAULT_TIME_LIMIT)
+            limit = limit or MODEL_DEFAULT_TIME_LIMIT
+            really = limit if has_queue else min(limit, DEFAULT_QUEUE_TIME_CAP)
+            self.ingestion_budget(where, phase, tasks, really, has_queue)
             if phase.get("auto_migrate_to_this_phase") and number == 1:
                 self.add("auto-migrate", f"{where}: auto_migrate_to_this_phase is not allowed on the first "
                                          f"phase (Codabench rejects it).")
@@ -485,7 +487,7 @@ class _Checker:
             stored.append((name, phase.get("start"), phase.get("end")))
         self.phase_order(stored)
 
-    def ingestion_budget(self, where: str, phase: dict, tasks: dict, limit: int) -> None:
+    def ingestion_budget(self, where: str, phase: dict, tasks: dict, limit: int, has_queue: bool) -> None:
         """Our ingestion program stops a slow model at its --time-budget and reports it. At the phase's
         limit Codabench's worker either fails the job and uploads nothing or, when its alarm fires
         while it streams container logs, loses the alarm and runs on (§2.7): not a limit to rely on."""
@@ -494,11 +496,13 @@ class _Checker:
             program = (tasks.get(index) or {}).get("ingestion_program")
             if not isinstance(program, str) or not (self.root / program).is_dir():
                 continue
-            budget = _ingestion_time_budget(self.root / program)
+            budget = ingestion_time_budget(self.root / program)
             if budget is not None and budget >= limit:
+                really = "" if has_queue else " as capped on Codabench's default queue (no `queue:`)"
                 self.add("ingestion-budget", f"{where}: the ingestion program's --time-budget ({budget:g} s) "
-                                             f"is not below the phase's execution_time_limit ({limit} s); "
-                                             f"lower the budget in its metadata.yaml or raise the limit.")
+                                             f"is not below the phase's execution_time_limit ({limit} s"
+                                             f"{really}); lower the budget in its metadata.yaml or raise "
+                                             f"the limit (`aiflash bundle` sets it from the limit).")
 
     def phase_order(self, stored: list[tuple[str, object, object]]) -> None:
         """Codabench's _validate_phase_ordering, on the datetimes it would really store."""
@@ -630,7 +634,7 @@ class _Checker:
                                     f"[1, 2] (a string \"1,2\" is split character by character).")
 
 
-def _ingestion_time_budget(folder: Path) -> float | None:
+def ingestion_time_budget(folder: Path) -> float | None:
     """The --time-budget our ingestion program runs with, read through its own option parser."""
     from ..commands import ingest
 

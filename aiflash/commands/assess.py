@@ -11,9 +11,10 @@ import pandas as pd
 
 from ..assess import Key, PrepareOptions, prepare, read_ballots, tally
 from ..assess.tally import check_pages, parse_rank_weights, vote_files
+from ..atomic import write_text
 from ..leaderboard import FinalSettings, final_ranking, load_results, load_subjective
 from ..leaderboard import columns as C
-from ..leaderboard.site import apply_discrepancy_policy, write_text
+from ..leaderboard.site import apply_discrepancy_policy
 from ..profile import load_profile
 
 SUBJECTIVE_FILE = "subjective_scores"

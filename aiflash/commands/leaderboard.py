@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..assess import Key, read_ballots, tally
 from ..assess.tally import parse_rank_weights, vote_files
+from ..codabench.layout import pulled
 from ..leaderboard import LeaderboardError, build_site, load_results, load_subjective, write_site
 from ..leaderboard.confidence import Statistics, compute_statistics
 from ..leaderboard.ranking import FinalSettings
@@ -46,13 +47,18 @@ def gather(args: argparse.Namespace) -> Inputs:
     """Every input the leaderboard and ``aiflash stats`` read, loaded and checked."""
     profile = load_profile(args.profile)
     results = {}
+    notes = []
+    folders = dict(args.per_image or [])
     for slug, path in (("phase1", args.phase1), ("phase2", args.phase2), ("phase3", args.reproduction)):
+        if pull := pulled(path):  # an `aiflash codabench pull` folder: its leaderboard and scoring outputs
+            path = pull.leaderboard
+            if slug not in folders and pull.scoring.is_dir():
+                folders[slug] = pull.scoring
+            notes.append(f"{slug}: pulled from Codabench, {pull.description} ({pull.root})")
         if path:
             results[slug] = load_results(path)
     if "phase3" in results and args.disqualify_discrepancies:
         results["phase3"] = apply_discrepancy_policy(results["phase3"])
-    notes = []
-    folders = dict(args.per_image or [])
     if args.reproduction and "phase3" not in folders and (Path(args.reproduction).parent / "teams").is_dir():
         folders["phase3"] = Path(args.reproduction).parent  # `aiflash reproduce` keeps them there
         notes.append(f"Phase 3 per-image scores: {folders['phase3'] / 'teams'}")
@@ -122,7 +128,8 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
                         help="Phase 1 (development) results, in any of the --phase2 formats")
     parser.add_argument("--phase2", type=Path, default=None,
                         help="Phase 2 results: Codabench leaderboard CSV export, a CSV/JSON table "
-                             "(team + scores.json keys), or a folder of <team>/scores.json")
+                             "(team + scores.json keys), a folder of <team>/scores.json, or a folder "
+                             "from 'aiflash codabench pull' (its per-image scores come with it)")
     parser.add_argument("--reproduction", type=Path, default=None,
                         help="Phase 3 reproduction report (reproduction.csv/.json from 'aiflash "
                              "reproduce', or any CSV/JSON with team, Score and metrics, online_score, "

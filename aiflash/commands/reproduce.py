@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 
 from ..bundle import BUNDLE_NAME
+from ..codabench.layout import pulled
 from ..errors import ProfileError
 from ..profile import load_profile
 from ..reproduce import DOCKER_IMAGE
@@ -45,7 +46,23 @@ def _dry_run(config: ReproductionConfig) -> int:
     return 0
 
 
+def take_pulled(args: argparse.Namespace) -> None:
+    """A folder from `aiflash codabench pull` as --submissions (or --online, --online-outputs)
+    gives all three: its team zips, its leaderboard and its prediction outputs."""
+    for option in ("submissions", "online", "online_outputs"):
+        pull = pulled(getattr(args, option))
+        if pull is None:
+            continue
+        args.submissions = pull.submissions if option == "submissions" else args.submissions
+        if option == "online" or args.online is None:
+            args.online = pull.leaderboard
+        if option == "online_outputs" or (args.online_outputs is None and pull.predictions.is_dir()):
+            args.online_outputs = pull.predictions
+        print(f"Pulled from Codabench: {pull.description} ({pull.root})")
+
+
 def run_command(args: argparse.Namespace) -> int:
+    take_pulled(args)
     try:
         slots = parse_gpus(args.gpus)
     except ValueError as exc:
@@ -97,7 +114,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "isolated from the ground truth and the network, and report reproduced vs "
                     "online Score. Finished teams are kept unless --force.")
     parser.add_argument("--submissions", type=Path, required=True,
-                        help="folder with one <team>.zip or <team>/ per team (model.py at its root)")
+                        help="folder with one <team>.zip or <team>/ per team (model.py at its root), or "
+                             "a folder from 'aiflash codabench pull' of the code phase (then --online "
+                             "and --online-outputs default to its leaderboard and prediction outputs)")
     parser.add_argument("--data", type=Path, required=True,
                         help="hidden phase data: a folder holding input/, gt/ and mask_personmask/")
     parser.add_argument("--output-dir", type=Path, default=Path("reproduction"),

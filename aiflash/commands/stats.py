@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..atomic import write_text
 from ..leaderboard import LeaderboardError
-from ..leaderboard.site import write_text
 from .leaderboard import add_input_options, gather, site_of, statistics_of
 
 # Printed: what names a row, the value ranked, and the statistics (the rest is on the leaderboard).

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import write_text
 from ..forensics import CLEAN, VERDICTS
-from ..report import _atomic_write
 
 INGESTION_FILE = "ingestion.json"
 _MAX_FINDING_ROWS = 200
@@ -21,7 +21,7 @@ RECORD_FORMAT = "aiflash-ingestion/1"
 
 def write_record(output_dir: Path, record: dict) -> Path:
     path = output_dir / INGESTION_FILE
-    _atomic_write(path, json.dumps(record, indent=1) + "\n")
+    write_text(path, json.dumps(record, indent=1) + "\n")
     return path
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..discovery import INPUT_DIR, MASK_DIR, find_code_root, find_inputs, find_predictions
 from ..errors import AiflashError, ModelError, ReferenceDataError
 from ..forensics import CLEAN, FLAGGED, VERDICTS, ForensicsSettings, Screening, screen, worst_verdict
@@ -769,12 +770,11 @@ def _write_result(target: Path | None, rgb: np.ndarray, copy_from: Path | None, 
     """Write the result PNG (or copy a valid one; ``target`` None: nothing written), then screen it
     against its input; returns the screening and its time in seconds (decoding included)."""
     if target is not None:
-        partial = target.with_name(target.name + ".partial")
-        if copy_from is not None:
-            shutil.copyfile(copy_from, partial)
-        else:
-            write_png(partial, rgb)
-        os.replace(partial, target)
+        with atomic_path(target) as partial:
+            if copy_from is not None:
+                shutil.copyfile(copy_from, partial)
+            else:
+                write_png(partial, rgb)
     start = time.perf_counter()
     try:
         image, _ = read_rgb(source[0], error=ReferenceDataError)

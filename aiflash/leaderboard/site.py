@@ -5,12 +5,12 @@ with a section per phase, the expert assessment and the final ranking, plus CSV/
 from __future__ import annotations
 
 import html
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from ..atomic import write_text
 from ..profile import Profile
 from ..report import html_page
 from . import columns as C
@@ -253,13 +253,6 @@ def page(title: str, tables: list[Table], generated: str, settings: FinalSetting
         f"measured). Every table is also available as CSV and JSON.</footer></main>"
     )
     return html_page(title, body, css=_CSS, script=_SCRIPT)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write via a temporary name, so a reader never sees half a file."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def write_site(output_dir: Path, site: Site) -> list[Path]:

@@ -7,12 +7,12 @@ import csv
 import html
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from ..atomic import write_text
 from ..ingestion.record import transfer_plot
 from ..report import LEADERBOARD_KEYS, html_page
 from .errors import ReproductionError
@@ -197,12 +197,6 @@ def _plain(value):
     return value
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-
-
 _CSS = """<style>
 body{max-width:none}table.teams{width:100%}
 tr.flag td{background:#fff5f5}td.flagcell{color:#cf222e;font-weight:600;text-align:left}
@@ -310,12 +304,12 @@ def write_report(output_dir: Path, table: pd.DataFrame, meta: dict, timeline: Se
     """Write reproduction.csv, reproduction.json and reproduction.html; returns their paths."""
     output_dir.mkdir(parents=True, exist_ok=True)
     paths = {ext: output_dir / f"{REPORT_STEM}.{ext}" for ext in ("csv", "json", "html")}
-    _atomic_write(paths["csv"], table.to_csv(index=False, float_format="%.6f"))
+    write_text(paths["csv"], table.to_csv(index=False, float_format="%.6f"))
     records = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
     document = {"meta": meta, "teams": records,
                 "determinism": {r.team: r.repeat for r in results if r.repeat},
                 "timeline": [{"team": a.job, "gpu": a.slot, "start_s": round(a.start, 3),
                               "end_s": round(a.end, 3)} for a in timeline]}
-    _atomic_write(paths["json"], json.dumps(document, indent=2, allow_nan=False) + "\n")
-    _atomic_write(paths["html"], render_html(table, meta, timeline, results, consistency, previews, rules))
+    write_text(paths["json"], json.dumps(document, indent=2, allow_nan=False) + "\n")
+    write_text(paths["html"], render_html(table, meta, timeline, results, consistency, previews, rules))
     return paths

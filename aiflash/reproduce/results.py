@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..atomic import write_text
 from ..ingestion.audit import Finding
 from ..ingestion.record import read_ingestion
 from .runners import StepOutcome, log_tail
@@ -68,9 +68,7 @@ class TeamResult:
 
 def write_record(path: Path, result: TeamResult) -> None:
     """Atomic: a record is either absent or whole, so an interrupted run is simply redone."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    write_text(path, json.dumps(result.to_json(), indent=2) + "\n")
 
 
 def read_record(path: Path) -> TeamResult | None:
