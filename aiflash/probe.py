@@ -64,6 +64,9 @@ class ProbeSettings:
     ``amplitude``: the gratings' amplitude in levels (strong enough that a denoiser keeps it as
     signal); ``response_min``: flag when the model's gain in the top band (0.40-0.48 cycles/px) is
     below this share of its gain in the first band (0.05-0.12), on any region and axis;
+    ``alias_max``: flag when a top-band grating comes back at its period-2 mirror frequency (f + 1/2
+    along x, y or both: what decimating by two turns it into) with more than this share of the
+    first band's gain;
     ``mismatch_max``: flag when, away from the patterns, the probe outputs differ from the scored
     output by more than this many levels RMS of fine detail plus ``repeat_factor`` times what
     repeated runs of the same input differ by.
@@ -72,8 +75,9 @@ class ProbeSettings:
     images: int = 2
     patches: int = 16
     patch_size: int = 96
-    amplitude: float = 12.0
+    amplitude: float = 40.0
     response_min: float = 0.012
+    alias_max: float = 0.4
     mismatch_max: float = 1.0
     repeat_factor: float = 2.0
     calibration: str = ""  # how the thresholds were calibrated, shown in reports
@@ -81,7 +85,7 @@ class ProbeSettings:
     def as_record(self) -> dict:
         """Every setting, JSON-ready (for ingestion.json and reports)."""
         return {"images": self.images, "patches": self.patches, "patch_size": self.patch_size,
-                "amplitude": self.amplitude, "response_min": self.response_min,
+                "amplitude": self.amplitude, "response_min": self.response_min, "alias_max": self.alias_max,
                 "mismatch_max": self.mismatch_max, "repeat_factor": self.repeat_factor,
                 "calibration": self.calibration}
 
@@ -128,6 +132,7 @@ class ProbeMeasurement:
 
     image: str
     gains: dict[str, list[float | None]]  # "region/axis" -> gain per band, relative to the first band
+    aliases: dict[str, float]  # "region/axis" -> top-band gratings' relative gain at their period-2 mirror
     low_gain: float  # the model's absolute first-band gain (output levels per input level)
     mismatch: float  # levels RMS of fine detail, away from the patterns: probe mean vs scored output
     mismatch_repeat: float  # the same against the repeated output
@@ -136,7 +141,7 @@ class ProbeMeasurement:
     clipped: float  # share of perturbed pixels clipped at 0 or 255
 
     def as_dict(self) -> dict:
-        return {"image": self.image, "gains": self.gains, "low_gain": self.low_gain,
+        return {"image": self.image, "gains": self.gains, "aliases": self.aliases, "low_gain": self.low_gain,
                 "mismatch": self.mismatch, "mismatch_repeat": self.mismatch_repeat,
                 "nondeterminism": self.nondeterminism, "max_repeat_diff": self.max_repeat_diff,
                 "clipped": self.clipped}
@@ -150,6 +155,8 @@ class ProbeVerdict:
     reasons: tuple[str, ...] = ()
     response: float | None = None  # the weakest top-band gain over regions and axes
     weakest: str | None = None  # where it is: "background/horizontal"
+    alias: float | None = None  # the strongest period-2 mirror gain of a top-band grating
+    aliased: str | None = None  # where it is
     responds_to: dict[str, float] = field(default_factory=dict)  # axis -> cycles/px
     curves: dict[str, list[float | None]] = field(default_factory=dict)  # "region/axis" -> mean gains
     mismatch: float | None = None
@@ -158,7 +165,8 @@ class ProbeVerdict:
 
     def as_dict(self) -> dict:
         return {"verdict": self.verdict, "reasons": list(self.reasons), "response": self.response,
-                "weakest": self.weakest, "responds_to": self.responds_to,
+                "weakest": self.weakest, "alias": self.alias, "aliased": self.aliased,
+                "responds_to": self.responds_to,
                 "frequencies": list(FREQUENCIES), "curves": self.curves, "mismatch": self.mismatch,
                 "nondeterminism": self.nondeterminism, "notes": list(self.notes)}
 
@@ -183,12 +191,17 @@ def _window(size: int) -> np.ndarray:
     return np.outer(_tukey(size), _tukey(size))
 
 
-def _wave(size: int, patch: Patch) -> np.ndarray:
-    """exp(i (2 pi f (distance along the wave vector) + phase)) on the patch grid (complex)."""
+_MIRRORS = ((0.5, 0.0), (0.0, 0.5), (0.5, 0.5))  # cycles/px added along (x, y): period-2 aliases
+
+
+def _wave(size: int, patch: Patch, mirror: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """exp(i (2 pi (k + mirror) . r + phase)) on the patch grid (complex), k the grating's wave
+    vector; ``mirror`` shifts it to where decimation by two folds the grating."""
     y, x = np.mgrid[0:size, 0:size].astype(np.float64)
-    along, across = (x, y) if patch.axis == 0 else (y, x)
-    distance = along * np.cos(patch.slant) + across * np.sin(patch.slant)
-    return np.exp(1j * (2 * np.pi * patch.frequency * distance + patch.phase))
+    along = patch.frequency * np.cos(patch.slant)
+    across = patch.frequency * np.sin(patch.slant)
+    kx, ky = (along, across) if patch.axis == 0 else (across, along)
+    return np.exp(1j * (2 * np.pi * ((kx + mirror[0]) * x + (ky + mirror[1]) * y) + patch.phase))
 
 
 def pattern(patch: Patch, size: int, amplitude: float) -> np.ndarray:
@@ -290,12 +303,19 @@ def measure(stem: str, plan: ProbePlan, scored: np.ndarray, plus: np.ndarray, mi
     norm = 0.5 * float((window * window).sum())
     difference = lum["plus"] - lum["minus"]  # = 2 a J p + odd-order terms: the content cancels
     found: dict[tuple[str, int, int], list[float]] = {}
+    mirrored: dict[tuple[str, int], list[float]] = {}
+    top = len(BANDS) - 1
     for patch in plan.patches:
         part = difference[patch.row:patch.row + size, patch.col:patch.col + size] * window
+        scale = norm * 2 * plan.amplitude
         # the complex projection: a model that shifts the image keeps its gain
-        gain = abs(np.sum(part * np.conj(_wave(size, patch)))) / norm / (2 * plan.amplitude)
-        found.setdefault((patch.region, patch.axis, patch.band), []).append(gain)
+        found.setdefault((patch.region, patch.axis, patch.band), []).append(
+            abs(np.sum(part * np.conj(_wave(size, patch)))) / scale)
+        if patch.band == top:
+            mirrored.setdefault((patch.region, patch.axis), []).append(
+                max(abs(np.sum(part * np.conj(_wave(size, patch, m)))) / scale for m in _MIRRORS))
     curves: dict[str, list[float | None]] = {}
+    aliases: dict[str, float] = {}
     low_gains = []
     for region in REGIONS:
         for axis in (0, 1):
@@ -306,12 +326,14 @@ def measure(stem: str, plan: ProbePlan, scored: np.ndarray, plus: np.ndarray, mi
             low_gains.append(means[0])
             low = max(means[0], 1e-9)
             curves[f"{region}/{AXES[axis]}"] = [None if g is None else round(g / low, 4) for g in means]
+            aliases[f"{region}/{AXES[axis]}"] = round(float(np.mean(mirrored[(region, axis)])) / low, 4)
     away = _away(plan)
     probe_mean = (lum["plus"] + lum["minus"]) / 2
     detail = {name: _detail(values) for name, values in
               (("mean", probe_mean), ("scored", lum["scored"]), ("repeat", lum["repeat"]))}
     return ProbeMeasurement(
-        image=stem, gains=curves, low_gain=round(float(np.mean(low_gains)) if low_gains else 0.0, 4),
+        image=stem, gains=curves, aliases=aliases,
+        low_gain=round(float(np.mean(low_gains)) if low_gains else 0.0, 4),
         mismatch=round(_rms((detail["mean"] - detail["scored"])[away]), 4),
         mismatch_repeat=round(_rms((detail["mean"] - detail["repeat"])[away]), 4),
         nondeterminism=round(_rms((detail["repeat"] - detail["scored"])[away]), 4),
@@ -357,6 +379,10 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
     response = curves[weakest][-1]
     responds = {axis: min(responds_up_to(curve) for key, curve in curves.items() if key.endswith(axis))
                 for axis in AXES if any(key.endswith(axis) for key in curves)}
+    alias_curves = {key: float(np.mean([m.aliases[key] for m in measured if key in m.aliases]))
+                    for key in keys}
+    aliased = max(alias_curves, key=alias_curves.get)
+    alias = round(alias_curves[aliased], 4)
     top = BANDS[-1]
     if response < settings.response_min:
         region, axis = weakest.split("/")
@@ -364,6 +390,12 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
                        f"of its response at {BANDS[0][0]:.2f}-{BANDS[0][1]:.2f} ({region}, {axis}; "
                        f"threshold {settings.response_min:.3f}); it responds up to "
                        f"{responds.get(axis, 0.0):.2f} cycles/px")
+    if alias > settings.alias_max:
+        region, axis = aliased.split("/")
+        reasons.append(f"a grating at {top[0]:.2f}-{top[1]:.2f} cycles/px comes back at its period-2 mirror "
+                       f"frequency (where decimating by two folds it) with {alias:.2f} of its response at "
+                       f"{BANDS[0][0]:.2f}-{BANDS[0][1]:.2f} ({region}, {axis}; threshold "
+                       f"{settings.alias_max:.2f})")
 
     def noise(m: ProbeMeasurement) -> float:  # how much repeated runs of the model differ
         return min(m.nondeterminism, m.mismatch_repeat)
@@ -382,6 +414,7 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
                      f"set): up to {most.max_repeat_diff} levels, {most.nondeterminism:.2f} RMS of fine "
                      f"detail on {most.image}; reported, not flagged")
     return ProbeVerdict(
-        FLAGGED if reasons else CLEAN, tuple(reasons), round(float(response), 4), weakest, responds, curves,
+        FLAGGED if reasons else CLEAN, tuple(reasons), round(float(response), 4), weakest, alias, aliased,
+        responds, curves,
         round(max(m.mismatch for m in measurements), 4),
         round(max(m.nondeterminism for m in measurements), 4), tuple(notes))

@@ -30,6 +30,7 @@ HONEST, CHEAT = "honest", "cheat"
 PROBE_PHOTOS = ("coffee", "chelsea", "rocket", "motorcycle_left")
 _RESPONSE_MARGIN = 0.8  # the threshold stays this share of the weakest honest response, at most
 _MISMATCH_MARGIN = 0.5  # levels above the largest honest mismatch excess
+_ALIAS_MARGIN = 1.5  # the alias threshold is this many times the strongest honest alias
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class ProbeRow:
     image: str
     response: float
     weakest: str
+    alias: float  # the strongest period-2 mirror gain of a top-band grating
     mismatch_excess: float  # mismatch - repeat_factor x what repeated runs differ by
     nondeterminism: float
     run_verdict: str  # the probe's verdict on the whole run, with the settings it ran with
@@ -60,12 +62,14 @@ class ProbeCalibration:
                 mine = [r for r in self.rows if r.submission == name and r.kind == kind]
                 worst = min(mine, key=lambda r: r.response)
                 lines.append(f"  {kind:<6} {name:<28} response min {worst.response:.3f} "
-                             f"({worst.weakest}), max {max(r.response for r in mine):.3f}; mismatch "
+                             f"({worst.weakest}), max {max(r.response for r in mine):.3f}; alias max "
+                             f"{max(r.alias for r in mine):.3f}; mismatch "
                              f"excess max {max(r.mismatch_excess for r in mine):.2f}; nondeterminism max "
                              f"{max(r.nondeterminism for r in mine):.2f}")
         s = self.suggested
         lines += ["suggested probe thresholds:", f"  response_min: {s.response_min:.3f}",
-                  f"  mismatch_max: {s.mismatch_max:.2f}", f"  calibration: {s.calibration}"]
+                  f"  alias_max: {s.alias_max:.2f}", f"  mismatch_max: {s.mismatch_max:.2f}",
+                  f"  calibration: {s.calibration}"]
         if not self.separated:
             lines.append("  WARNING: these submissions cannot all be told apart by the probe (see above)")
         return "\n".join(lines)
@@ -76,6 +80,7 @@ def _row(name: str, kind: str, measurement: ProbeMeasurement, settings: ProbeSet
     verdict = judge([measurement], settings)
     noise = min(measurement.nondeterminism, measurement.mismatch_repeat)
     return ProbeRow(name, kind, measurement.image, float(verdict.response), str(verdict.weakest),
+                    float(verdict.alias),
                     round(measurement.mismatch - settings.repeat_factor * noise, 4),
                     measurement.nondeterminism, run_verdict)
 
@@ -104,15 +109,18 @@ def probe_submission(submission: Path, input_dir: Path, settings: ProbeSettings,
 
 def suggest(rows: list[ProbeRow], base: ProbeSettings) -> tuple[ProbeSettings, bool]:
     """``response_min`` halfway (geometrically) between the strongest cheating response that the
-    mismatch does not already catch and the weakest honest one (at most 0.8 of the latter);
-    ``mismatch_max`` 0.5 levels above the largest honest excess."""
+    mismatch and the alias do not already catch and the weakest honest one (at most 0.8 of the
+    latter); ``mismatch_max`` 0.5 levels above the largest honest excess; ``alias_max`` 1.5 times
+    the strongest honest alias."""
     honest = [r for r in rows if r.kind == HONEST]
     if not honest:
         raise CalibrationError("give at least one honest submission (--honest).")
     largest = max(0.0, max(r.mismatch_excess for r in honest))
     mismatch_max = float(np.ceil((largest + _MISMATCH_MARGIN) * 10) / 10)
     weakest_honest = min(r.response for r in honest)
-    cheats = [r for r in rows if r.kind == CHEAT and r.mismatch_excess <= mismatch_max]
+    alias_max = float(np.ceil(_ALIAS_MARGIN * max(r.alias for r in honest) * 100) / 100)
+    cheats = [r for r in rows
+              if r.kind == CHEAT and r.mismatch_excess <= mismatch_max and r.alias <= alias_max]
     strongest_cheat = max((r.response for r in cheats), default=0.0)
     if strongest_cheat < weakest_honest:
         threshold = min(np.sqrt(max(strongest_cheat, 1e-3) * weakest_honest),
@@ -121,12 +129,14 @@ def suggest(rows: list[ProbeRow], base: ProbeSettings) -> tuple[ProbeSettings, b
         threshold = _RESPONSE_MARGIN * weakest_honest
     threshold = float(np.floor(threshold * 1000) / 1000)
     missed = [r for r in cheats if r.response >= threshold]
-    flagged = [r for r in honest if r.response < threshold or r.mismatch_excess > mismatch_max]
+    flagged = [r for r in honest if r.response < threshold or r.mismatch_excess > mismatch_max
+               or r.alias > alias_max]
     count = len({r.submission for r in honest}), len({r.submission for r in rows if r.kind == CHEAT})
     text = (f"{len(flagged)}/{len(honest)} honest probed images below the thresholds, "
             f"{len(missed)}/{len([r for r in rows if r.kind == CHEAT])} cheating ones above them "
             f"({count[0]} honest and {count[1]} cheating submissions)")
-    return replace(base, response_min=threshold, mismatch_max=mismatch_max, calibration=text), not missed
+    return (replace(base, response_min=threshold, alias_max=alias_max, mismatch_max=mismatch_max,
+                    calibration=text), not missed)
 
 
 def calibrate_probe(honest: list[Path], cheats: list[Path], input_dir: Path, base: ProbeSettings,

@@ -1,8 +1,9 @@
 """The resolution probe through the real ingestion program (both APIs), the reproduction report and
 the leaderboard: models that try to evade it, an honest nondeterministic one, the cost, the plots.
 
-The hostile models reduce the resolution with numpy alone (block means, then np.repeat), which no
-code hook sees; what is asserted is the probe's own verdict, whatever the content check says too.
+The hostile models reduce the resolution with numpy alone (block means, then a bilinear
+enlargement written out by hand), which no code hook sees; what is asserted is the probe's own
+verdict, whatever the content check says too.
 """
 
 from __future__ import annotations
@@ -24,11 +25,20 @@ from .test_ingestion import STEMS, ingest, make_input_data, record, score, write
 HALF = """
     import numpy as np
 
-    def half(image):  # 2x2 block means, enlarged back by repetition: numpy only
+    def enlarge(small, axis, size):  # bilinear, pixel centres aligned, numpy only
+        n = small.shape[axis]
+        where = np.clip((np.arange(size) + 0.5) * n / size - 0.5, 0, n - 1)
+        below = np.floor(where).astype(int)
+        above = np.minimum(below + 1, n - 1)
+        shape = [1, 1, 1]
+        shape[axis] = size
+        t = (where - below).reshape(shape)
+        return np.take(small, below, axis) * (1 - t) + np.take(small, above, axis) * t
+
+    def half(image):  # 2x2 block means, enlarged back
         h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
         small = image[:h, :w].astype(np.float32).reshape(h // 2, 2, w // 2, 2, 3).mean((1, 3))
-        big = np.repeat(np.repeat(small, 2, 0), 2, 1)
-        return np.pad(big, ((0, image.shape[0] - h), (0, image.shape[1] - w), (0, 0)), mode="edge")
+        return enlarge(enlarge(small, 0, image.shape[0]), 1, image.shape[1])
 
     def brighten(image):
         return np.clip(image.astype(np.float32) * 2.5, 0, 255).astype(np.uint8)
@@ -120,7 +130,7 @@ def test_near_duplicate_and_cached_answers_are_flagged_on_every_image(tmp_path, 
     if mode == "full":
         assert probe["response"] > 0.9 and "differ from its scored output" in probe["reasons"][0]
     else:
-        assert probe["response"] < 0.05 and "its response to fine detail" in probe["reasons"][0]
+        assert probe["response"] < 0.01 and "its response to a grating at 0.40-0.48" in probe["reasons"][0]
     assert "probe: flagged on 2 image(s)" in log and "extra model call(s)" in log
 
 
@@ -132,7 +142,7 @@ def test_background_only_reduction_is_flagged_and_scoring_shows_the_probe(tmp_pa
     assert score(tmp_path / "output", scored).returncode == 0
     page = (scored / "detailed_results.html").read_text()
     assert "<h2>Resolution probe</h2>" in page and page.count("<svg class='transfer-curve'") == 1
-    assert "its response to fine detail above 0.30 cycles/px" in page
+    assert "its response to a grating at 0.40-0.48 cycles/px" in page
 
 
 def test_honest_nondeterminism_is_reported_and_seeded_randomness_repeats(tmp_path):
@@ -151,7 +161,7 @@ def test_honest_nondeterminism_is_reported_and_seeded_randomness_repeats(tmp_pat
 def test_folder_api_is_probed_with_one_more_main_call(tmp_path):
     rec, _ = run(tmp_path, FOLDER_AT_HALF)
     assert rec["api"] == "folder" and rec["probe"]["verdict"] == "flagged"
-    assert rec["probe"]["extra_calls"] == 6 and max(rec["probe"]["responds_to"].values()) <= 0.26
+    assert rec["probe"]["extra_calls"] == 6 and max(rec["probe"]["responds_to"].values()) < 0.25
 
 
 def test_sample_models_are_clean_and_the_probe_can_be_switched_off(tmp_path):
@@ -182,7 +192,7 @@ def test_reproduction_report_and_leaderboard_show_each_teams_transfer_curve(tmp_
                  "--output-dir", str(site)]) == 0
     rows = {r["team"]: r for r in json.loads((out / "reproduction.json").read_text())["teams"]}
     assert rows["honest"]["probe"] == "clean" and rows["honest"]["probe_responds_to"] == \
-        "horizontal 0.49, vertical 0.49"
+        "horizontal 0.44, vertical 0.44"
     assert rows["evasive"]["probe"] == "flagged" and "probe: responds up to" in rows["evasive"]["review"]
     with chromium() as browser:
         page = browser.new_page(1400, 1000)
