@@ -322,7 +322,12 @@ def test_cv2_cheat_is_rejected_and_scoring_fails(tmp_path, input_data):
                        ("model.py:12", "upscale", "round_trip", "reject")}
     assert data["rescale_verdicts"] == {"clean": 0, "flagged": 0, "rejected": 4}
     assert {e["rescale_verdict"] for e in data["images"]} == {"rejected"}
+    # a rejected image is screened too (never written), so a reviewer can compare its measures
+    assert all(e["content_verdict"] in ("clean", "flagged") and set(e["measures"]) >= {"periodicity"}
+               for e in data["images"])
+    assert sorted(p.name for p in output.iterdir()) == ["ingestion.json"]
     assert "Rescaling verdicts: 0 clean, 0 flagged for the organisers' review, 4 rejected" in done.stdout
+    assert f"code audit: {len(data['guard_findings'])} finding(s)" in done.stdout
     scored = score(output, tmp_path / "scores")
     assert scored.returncode != 0 and "model.py:12 called cv2.resize" in one_error_line(scored.stderr)
 
