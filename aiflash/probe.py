@@ -76,9 +76,9 @@ class ProbeSettings:
     patches: int = 16
     patch_size: int = 96
     amplitude: float = 40.0
-    response_min: float = 0.012
-    alias_max: float = 0.4
-    mismatch_max: float = 1.0
+    response_min: float = 0.004
+    alias_max: float = 0.28
+    mismatch_max: float = 1.3
     repeat_factor: float = 2.0
     calibration: str = ""  # how the thresholds were calibrated, shown in reports
 

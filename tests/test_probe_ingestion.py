@@ -22,7 +22,7 @@ from .conftest import REPO, SAMPLE
 from .test_bundle_helpers import built_bundle
 from .test_ingestion import STEMS, ingest, make_input_data, record, score, write_submission
 
-HALF = """
+QUARTER = """
     import numpy as np
 
     def enlarge(small, axis, size):  # bilinear, pixel centres aligned, numpy only
@@ -35,18 +35,18 @@ HALF = """
         t = (where - below).reshape(shape)
         return np.take(small, below, axis) * (1 - t) + np.take(small, above, axis) * t
 
-    def half(image):  # 2x2 block means, enlarged back
-        h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
-        small = image[:h, :w].astype(np.float32).reshape(h // 2, 2, w // 2, 2, 3).mean((1, 3))
+    def quarter(image):  # 4x4 block means (a quarter of the resolution), enlarged back
+        h, w = image.shape[0] // 4 * 4, image.shape[1] // 4 * 4
+        small = image[:h, :w].astype(np.float32).reshape(h // 4, 4, w // 4, 4, 3).mean((1, 3))
         return enlarge(enlarge(small, 0, image.shape[0]), 1, image.shape[1])
 
     def brighten(image):
         return np.clip(image.astype(np.float32) * 2.5, 0, 255).astype(np.uint8)
 """
 
-NEAR_DUPLICATES = HALF + """
+NEAR_DUPLICATES = QUARTER + """
     class Model:
-        '''Restores what it has not seen at half resolution, near-duplicates (the probe's copies)
+        '''Restores what it has not seen at a quarter of the resolution, near-duplicates (the probe's copies)
         honestly at full resolution, or from its cache when MODE says so.'''
         MODE = "{mode}"
 
@@ -58,18 +58,18 @@ NEAR_DUPLICATES = HALF + """
             for earlier, output in self.seen:
                 if np.corrcoef(earlier, thumb)[0, 1] > 0.995:
                     return output if self.MODE == "cached" else brighten(image)
-            output = brighten(half(image))
+            output = brighten(quarter(image))
             self.seen.append((thumb, output))
             return output
 """
 
-BACKGROUND_AT_HALF = HALF + """
+BACKGROUND_AT_QUARTER = QUARTER + """
     class Model:
         def __init__(self, weights_dir, device):
             pass
 
         def restore(self, image, person_mask):
-            return np.where(person_mask[..., None], brighten(image), brighten(half(image)))
+            return np.where(person_mask[..., None], brighten(image), brighten(quarter(image)))
 """
 
 NOISY = """
@@ -99,14 +99,14 @@ SEEDED_NOISE = """
             return np.clip(image * 2.5 + noise, 0, 255).astype(np.uint8)
 """
 
-FOLDER_AT_HALF = HALF + """
+FOLDER_AT_QUARTER = QUARTER + """
     from pathlib import Path
     import cv2
 
     def main(model_dir, input_path, output_path, device):
         for path in sorted(Path(input_path).iterdir()):
             rgb = cv2.imread(str(path))
-            cv2.imwrite(str(Path(output_path) / (path.stem + ".png")), brighten(half(rgb)))
+            cv2.imwrite(str(Path(output_path) / (path.stem + ".png")), brighten(quarter(rgb)))
 """
 
 
@@ -135,7 +135,7 @@ def test_near_duplicate_and_cached_answers_are_flagged_on_every_image(tmp_path, 
 
 
 def test_background_only_reduction_is_flagged_and_scoring_shows_the_probe(tmp_path):
-    rec, _ = run(tmp_path, BACKGROUND_AT_HALF)
+    rec, _ = run(tmp_path, BACKGROUND_AT_QUARTER)
     assert rec["probe"]["verdict"] == "flagged" and rec["probe"]["weakest"].startswith("background/")
     assert rec["rescale_verdicts"]["flagged"] == len(STEMS)
     scored = tmp_path / "scores"
@@ -159,7 +159,7 @@ def test_honest_nondeterminism_is_reported_and_seeded_randomness_repeats(tmp_pat
 
 
 def test_folder_api_is_probed_with_one_more_main_call(tmp_path):
-    rec, _ = run(tmp_path, FOLDER_AT_HALF)
+    rec, _ = run(tmp_path, FOLDER_AT_QUARTER)
     assert rec["api"] == "folder" and rec["probe"]["verdict"] == "flagged"
     assert rec["probe"]["extra_calls"] == 6 and max(rec["probe"]["responds_to"].values()) < 0.25
 
