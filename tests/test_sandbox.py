@@ -316,3 +316,28 @@ def test_without_landlock_the_run_goes_on_and_says_what_is_missing(outside, hidd
         assert not report["seccomp"] and report["sockets"] == "any" and not report["attach"]
         assert "network open" in summary and "(no Landlock, no seccomp)" in summary
         assert "no seccomp filter: the pyseccomp package is not installed; UDP, DNS and raw" in notes
+
+
+def test_socket_rules_deny_every_family_but_the_allowed_ones():
+    """libseccomp takes one comparison per argument in a rule: each denied family below the last
+    allowed one is its own rule, everything above it one more."""
+    from aiflash.sandbox import family_rules
+
+    assert family_rules([socket.AF_UNIX]) == [("EQ", 0), ("GT", 1)]
+    rules = family_rules([socket.AF_NETLINK, socket.AF_UNIX])
+    assert rules == [("EQ", 0)] + [("EQ", n) for n in range(2, 16)] + [("GT", 16)]
+
+
+def test_gpu_policy_allows_netlink_but_no_network_family():
+    """On GPU AF_NETLINK stays allowed (CUDA's libraries were not traced under the filter; netlink
+    reaches only the kernel): in a confined process a netlink socket opens, an AF_INET6 one does
+    not, and the report names both allowed families."""
+    code = ("import json, socket\nfrom pathlib import Path\n"
+            "from aiflash.sandbox import SandboxPolicy, confine\n"
+            "report = confine(SandboxPolicy(writable=(Path('/tmp'),), gpu=True))\n"
+            "socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE).close()\n"
+            "try:\n    socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+            "except OSError as exc:\n    print(json.dumps([report.sockets, exc.errno]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["only AF_UNIX, AF_NETLINK", 1]
