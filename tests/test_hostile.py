@@ -502,7 +502,8 @@ def test_udp_dns_raw_sockets_and_process_memory_fail_inside_the_model(tmp_path, 
     assert udp.startswith("restore() raised PermissionError: [Errno 1] Operation not permitted"), udp
     assert datagrams == []  # nothing reached the listener
     # glibc's resolver cannot open its UDP socket: an immediate failure, not a time-out
-    assert dns.startswith("restore() raised socket.gaierror: [Errno -3] Temporary failure in name resolution"), dns
+    assert dns.startswith("restore() raised socket.gaierror: [Errno -3] Temporary failure in name "
+                          "resolution"), dns
     assert packet.startswith("restore() raised PermissionError: [Errno 1]"), packet
     assert attach.startswith("restore() raised PermissionError: [Errno 1]"), attach
     sandbox = data["sandbox"]
