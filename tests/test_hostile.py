@@ -4,13 +4,24 @@ Every case runs in a fresh process, exactly the code path the package uses, and 
 outcome (refused with a one-line message naming the file, or accepted), no traceback, nothing
 written outside the output folder, and the peak memory of that process (``os.wait4``). Bombs are
 generated at test time by ``tests/hostile.py`` (a few MB on disk each).
+
+Hostile models (``tests/hostile.py``) run through the real ingestion program (and ``aiflash
+dry-run``, and the local reproduction runner) with the phase data under /tmp: UDP to a listener
+this test starts, DNS, raw sockets and process memory fail inside the model; writes into the input
+folder and straight into /tmp fail; its temporary files and caches land in a private scratch that
+is gone after the run.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -20,14 +31,20 @@ import pytest
 
 from .conftest import REPO, SAMPLE
 from .hostile import (
+    SCRATCH_MODEL,
+    UDP_CHUNK,
     bmp_header_bomb,
     forge_size,
     jpeg_bomb,
     make_zip,
+    network_model,
     png_bomb,
     small_jpeg,
     zip_bomb,
 )
+from .test_bundle_helpers import built_bundle, run_cli, zip_tree
+from .test_ingestion import STEMS as INPUT_STEMS
+from .test_ingestion import ingest, make_input_data, record, write_submission
 
 PEAK_RSS_LIMIT_MB = 600
 STEMS = sorted(p.stem for p in (SAMPLE / "gt").iterdir())
@@ -418,3 +435,181 @@ def test_symlinked_results_are_refused_by_the_scorer_by_name(tmp_path):
     line = done.stderr.strip().splitlines()[-1]
     assert line.startswith("error: 0001.png: is a symbolic link") and "Traceback" not in done.stderr, line
     assert not (tmp_path / "scores" / "scores.json").exists()
+
+
+# -- hostile models ------------------------------------------------------------------------------
+class UdpListener:
+    """A UDP socket on 127.0.0.1 that keeps every datagram it receives."""
+
+    def __init__(self):
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.1)
+        self.port = self.socket.getsockname()[1]
+        self.datagrams: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                self.datagrams.append(self.socket.recv(1 << 16))
+            except TimeoutError:
+                continue
+
+    def received(self, expected: int = 0, wait_s: float = 10.0) -> list[bytes]:
+        """Stop listening after ``expected`` datagrams, or at most ``wait_s`` seconds (the model's
+        process has ended: anything it sent over the loopback is already queued)."""
+        deadline = time.monotonic() + (wait_s if expected else 1.0)
+        while len(self.datagrams) < max(expected, 1) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._stop.set()
+        self._thread.join()
+        self.socket.close()
+        return self.datagrams
+
+
+@pytest.fixture(scope="module")
+def tmp_input_data(tmp_path_factory):
+    """A phase's inputs under /tmp, as on a participant's or an organiser's machine."""
+    root = make_input_data(tmp_path_factory.mktemp("phase-data"))
+    assert str(root).startswith("/tmp/")
+    return root
+
+
+def _network_run(tmp_path: Path, input_data: Path, *extra: str, env: dict | None = None):
+    listener = UdpListener()
+    submission = write_submission(tmp_path, network_model(listener.port))
+    try:
+        done = ingest(input_data, submission, tmp_path / "output", *extra, env=env)
+    finally:
+        datagrams = listener.received(3 if extra or env else 0)
+    data = record(tmp_path / "output")
+    return done, data, [e["error"] for e in data["images"]], datagrams
+
+
+def _first_bytes(input_data: Path) -> bytes:
+    from aiflash.images import read_rgb
+
+    return read_rgb(next((input_data / "input").glob(f"{INPUT_STEMS[0]}.*")))[0].tobytes()[:UDP_CHUNK]
+
+
+def test_udp_dns_raw_sockets_and_process_memory_fail_inside_the_model(tmp_path, tmp_input_data):
+    done, data, errors, datagrams = _network_run(tmp_path, tmp_input_data)
+    udp, dns, packet, attach = errors
+    assert udp.startswith("restore() raised PermissionError: [Errno 1] Operation not permitted"), udp
+    assert datagrams == []  # nothing reached the listener
+    # glibc's resolver cannot open its UDP socket: an immediate failure, not a time-out
+    assert dns.startswith("restore() raised socket.gaierror: [Errno -3] Temporary failure in name "
+                          "resolution"), dns
+    assert packet.startswith("restore() raised PermissionError: [Errno 1]"), packet
+    assert attach.startswith("restore() raised PermissionError: [Errno 1]"), attach
+    sandbox = data["sandbox"]
+    assert sandbox["seccomp"] and sandbox["sockets"] == "only AF_UNIX" and sandbox["attach"]
+    assert sandbox["network"] and sandbox["filesystem"]
+    assert sandbox["abstract_unix"] == (sandbox["landlock_abi"] >= 6)
+    assert "sockets: only AF_UNIX (no UDP, DNS or raw), TCP connect/bind denied" in done.stdout
+    assert "no ptrace, process_vm or io_uring" in done.stdout
+
+
+def test_allow_network_lets_the_datagrams_out_and_says_so(tmp_path, tmp_input_data):
+    done, data, errors, datagrams = _network_run(tmp_path, tmp_input_data, "--allow-network")
+    assert errors[0] is None and len(datagrams) == 3 and datagrams[0] == _first_bytes(tmp_input_data)
+    assert errors[3].startswith("restore() raised PermissionError: [Errno 1]")  # attaching stays denied
+    if os.geteuid() == 0:  # root holds NET_RAW: only the filter stood in the way
+        assert errors[2] is None
+    sandbox = data["sandbox"]
+    assert sandbox["seccomp"] and sandbox["sockets"] == "any" and not sandbox["network"]
+    assert "network allowed by the organisers (--allow-network)" in sandbox["notes"]
+    assert "network open" in done.stdout
+
+
+def test_without_the_seccomp_binding_the_run_goes_on_and_says_what_is_open(tmp_path, tmp_input_data):
+    """pyseccomp made unimportable in the ingestion program's processes (a sitecustomize on
+    PYTHONPATH): the model runs, its datagrams get out, and the record and the log say so."""
+    blocker = tmp_path / "no-seccomp"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['pyseccomp'] = None\n")
+    path = os.pathsep.join(filter(None, [str(blocker), os.environ.get("PYTHONPATH")]))
+    environment = {**os.environ, "PYTHONPATH": path}
+    done, data, errors, datagrams = _network_run(tmp_path, tmp_input_data, env=environment)
+    assert errors[0] is None and len(datagrams) == 3
+    sandbox = data["sandbox"]
+    assert not sandbox["seccomp"] and sandbox["sockets"] == "any" and not sandbox["attach"]
+    assert sandbox["filesystem"] and sandbox["network"]  # Landlock still holds
+    note = ("no seccomp filter: the pyseccomp package is not installed; UDP, DNS and raw sockets, "
+            "ptrace and io_uring are open to the model")
+    assert note in sandbox["notes"] and note in done.stdout
+    assert "TCP connect/bind denied, but UDP, DNS and raw sockets open" in done.stdout
+    assert "no seccomp)" in done.stdout
+
+
+def _check_scratch_report(report: dict, input_folder: Path) -> None:
+    """The model's caches and temporary files were in a private scratch, now gone; /tmp denied."""
+    scratch = Path(report["tmpdir"]).parent
+    assert report["input_folder"] == str(input_folder)
+    for name in ("tempfile", "torch_hub", "xdg_cache", "home"):
+        assert report[name].startswith(f"ok {scratch}/"), (name, report[name])
+    assert report["torch_workers"] == "ok 28.0"
+    assert report["tmp_root"].startswith("PermissionError: [Errno 13] Permission denied: '/tmp/aiflash-probe")
+    assert not scratch.exists()  # removed at the end of the run
+
+
+def _planted_error(error: str) -> None:
+    assert error.startswith("restore() raised PermissionError: [Errno 13] Permission denied: "), error
+    assert "planted.txt" in error
+
+
+def test_the_model_cannot_write_into_phase_data_under_tmp(tmp_path, tmp_input_data):
+    submission = write_submission(tmp_path, SCRATCH_MODEL)
+    done = ingest(tmp_input_data, submission, tmp_path / "output")
+    data = record(tmp_path / "output")
+    _planted_error(data["images"][0]["error"])
+    assert [e["status"] for e in data["images"]] == ["failed", "ok", "ok", "ok"], done.stdout
+    assert not (tmp_input_data / "input" / "planted.txt").exists()
+    _check_scratch_report(json.loads((submission / "report.json").read_text()), tmp_input_data / "input")
+    assert not any(Path("/tmp").glob("aiflash-probe-*"))
+
+
+def _scratch_submission(folder: Path) -> Path:
+    import textwrap
+
+    folder.mkdir()
+    (folder / "model.py").write_text(textwrap.dedent(SCRATCH_MODEL))
+    (folder / "metadata").write_text("description: writes where it should not\n")
+    return folder
+
+
+def test_dry_run_model_cannot_write_into_phase_data_under_tmp(tmp_path, tmp_input_data):
+    data = tmp_path / "data"
+    shutil.copytree(tmp_input_data, data)
+    archive = zip_tree(_scratch_submission(tmp_path / "team"), tmp_path / "team.zip")
+    result = run_cli("dry-run", archive, "--phase", "3", "--data", data)
+    assert result.returncode == 1, result.stdout + result.stderr
+    (problem,) = [line for line in result.stdout.splitlines() if line.startswith("PROBLEM: ")]
+    assert "1 of 4 image(s) failed in the model run: 0001: " in problem, problem  # the others ran
+    _planted_error(problem.split("0001: ", 1)[1])
+    assert not (data / "input" / "planted.txt").exists()
+
+
+def test_local_reproduction_model_cannot_write_into_phase_data_under_tmp(tmp_path):
+    from aiflash.cli import main
+
+    data = tmp_path / "final_data"
+    shutil.copytree(SAMPLE, data, ignore=shutil.ignore_patterns("results"))
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    _scratch_submission(submissions / "intruder")
+    out = tmp_path / "out"
+    main(["reproduce", "--runner", "local", "--gpus", "none", "--submissions", str(submissions),
+          "--data", str(data), "--output-dir", str(out), "--bundle", str(built_bundle())])
+    team = out / "teams" / "intruder"
+    images = record(team / "predictions")["images"]
+    _planted_error(images[0]["error"])
+    assert [e["status"] for e in images] == ["failed", "ok", "ok", "ok"]
+    assert not (data / "input" / "planted.txt").exists()
+    report = json.loads((team / "submission" / "report.json").read_text())
+    assert Path(report["input_folder"]).resolve() == (data / "input").resolve()
+    _check_scratch_report(report, Path(report["input_folder"]))

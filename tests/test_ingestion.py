@@ -53,12 +53,12 @@ def write_submission(workdir: Path, source: str, name: str = "submission") -> Pa
     return zip_and_unpack(folder, workdir / f"{name}_zip")
 
 
-def ingest(input_dir: Path, submission_dir: Path, output_dir: Path, *extra: str):
+def ingest(input_dir: Path, submission_dir: Path, output_dir: Path, *extra: str, env: dict | None = None):
     """ingestion_program/ingestion.py in a fresh process, cwd = the program folder."""
     return subprocess.run(
         [sys.executable, "ingestion.py", "--input-dir", str(input_dir), "--submission-dir",
          str(submission_dir), "--output-dir", str(output_dir), *extra],
-        cwd=REPO / "ingestion_program", capture_output=True, text=True, timeout=300)
+        cwd=REPO / "ingestion_program", capture_output=True, text=True, timeout=300, env=env)
 
 
 def score(prediction_dir: Path, output_dir: Path):

@@ -1,5 +1,6 @@
 """Reproduction accepts what Codabench accepts: a model that writes next to itself (a converted
-cache in its own folder) and one that writes to /tmp both get the same Score from `aiflash
+cache in its own folder) and one that writes temporary files (``tempfile``: its private TMPDIR)
+both get the same Score from `aiflash
 reproduce --runner local` as from `codabench-run` (the worker simulation on the built bundle).
 The container runner's command lines for these teams are checked in test_reproduce_container.py
 (the submission copy writable, every other mount but the output read-only) and here, through

@@ -68,8 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: dict[str, str] | No
     parser.add_argument("--profile", default="default",
                         help="scoring profile whose forensics and probe settings apply (name or YAML file)")
     parser.add_argument("--allow-network", action="store_true",
-                        help="let the model open TCP connections (denied by default where the kernel's "
-                             "Landlock supports it)")
+                        help="let the model open network sockets (TCP, UDP, DNS; denied by default "
+                             "where seccomp and the kernel's Landlock support it)")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run the model unconfined: no write, network, file-size or process limits "
                              "(for trusted code, or to compare)")

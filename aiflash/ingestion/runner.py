@@ -47,10 +47,10 @@ from ..images import read_person_mask, read_rgb, write_png
 from ..probe import ProbeMeasurement, ProbeSettings, choose_images, judge, measure, plan_probe, probe_inputs
 from ..sandbox import (
     become_subreaper,
-    cache_environment,
     default_writable,
     descendants,
     end_descendants,
+    scratch_environment,
     terminate_as_exit,
 )
 from .api import FOLDER, MODEL_FILE, PER_IMAGE
@@ -84,7 +84,7 @@ class IngestionConfig:
     image_time_limit_s: float = DEFAULT_IMAGE_TIME_LIMIT_S
     load_time_limit_s: float = DEFAULT_LOAD_TIME_LIMIT_S
     time_budget_s: float = DEFAULT_TIME_BUDGET_S
-    allow_network: bool = False  # True: TCP left open to the model (see sandbox.py)
+    allow_network: bool = False  # True: sockets of every family (TCP, UDP, DNS) open to the model
     sandbox: bool = True  # False: the model runs unconfined (--no-sandbox)
     progress: bool = False  # a progress bar (on a terminal)
     verbose: bool = True  # one line per image (logs)
@@ -139,8 +139,8 @@ class _WorkerProcess:
         if config.device:
             command += ["--device", config.device]
         command += sandbox_arguments(config, code_root, scratch)
-        caches = cache_environment(scratch) if config.sandbox else {}
-        env = {**caches, **os.environ, "PYTHONUNBUFFERED": "1"}
+        private = scratch_environment(scratch) if config.sandbox else {}  # over the caller's: see there
+        env = {**os.environ, **private, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             command, cwd=package_parent, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, pass_fds=(child_end.fileno(),), start_new_session=True)
@@ -742,7 +742,8 @@ class _Run:
 
 
 def sandbox_arguments(config: IngestionConfig, code_root: Path, scratch: Path) -> list[str]:
-    """The worker's sandbox options: where the model may write, and what is switched off."""
+    """The worker's sandbox options: where the model may write (its folder and the run's scratch,
+    which holds its ``TMPDIR`` and ``HOME``), and what is switched off."""
     if not config.sandbox:
         return ["--no-sandbox"]
     arguments = []
@@ -762,7 +763,7 @@ def remove_reserved_outputs(output_dir: Path) -> list[str]:
     else:
         path.unlink()
     return ["the model wrote a file named 'metadata' into the output folder: removed (Codabench "
-            "reserves that name and would fail the submission); write elsewhere, e.g. /tmp."]
+            "reserves that name and would fail the submission); write elsewhere, e.g. in tempfile's folder."]
 
 
 def _write_result(target: Path | None, rgb: np.ndarray, copy_from: Path | None, source: tuple[Path, Path],

@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent-pid", type=int, default=None)
     parser.add_argument("--writable", type=Path, action="append", default=[],
                         help="a folder the model may write beneath (repeated)")
-    parser.add_argument("--allow-network", action="store_true")
+    parser.add_argument("--allow-network", action="store_true", help="leave sockets of every family open")
     parser.add_argument("--no-sandbox", action="store_true")
     args = parser.parse_args(argv)
     if args.parent_pid:
