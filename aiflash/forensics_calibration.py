@@ -22,7 +22,16 @@ from .errors import CalibrationError, ProfileError
 from .forensics import MEASURES, ForensicsSettings, screen
 from .images import is_image_name, read_rgb
 
-NATURAL_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "hubble_deep_field")
+# The split of scikit-image's colour photographs (native size, never upscaled), written down once.
+# TRAINING_PHOTOS train the learned corpus models (tools/train_guard_corpus.py); VALIDATION_PHOTO
+# gives their held-out crops; CALIBRATION_PHOTOS set the shipped thresholds; TEST_PHOTOS (and the
+# sample data) are what the tests check, so no threshold was fitted on them.
+TRAINING_PHOTOS = ("motorcycle_right", "rocket", "chelsea", "immunohistochemistry")
+VALIDATION_PHOTO = "motorcycle_left"
+CALIBRATION_PHOTOS = ("rocket", "chelsea", "motorcycle_left", "motorcycle_right", "immunohistochemistry",
+                      "retina")
+TEST_PHOTOS = ("astronaut", "coffee", "hubble_deep_field")
+NATURAL_PHOTOS = CALIBRATION_PHOTOS
 HONEST_OPERATORS = ("identity", "tone_curve", "nl_means", "bilateral", "median", "guided_filter",
                     "full_res_conv")
 SHOTS = 3  # low-light captures per photograph
@@ -197,12 +206,19 @@ def honest_outputs(capture: np.ndarray, rng: np.random.Generator) -> dict[str, n
     }
 
 
-def _photo(name: str) -> np.ndarray:
+def photo(name: str) -> np.ndarray:
+    """A scikit-image colour photograph by name, HxWx3 uint8 at native size."""
     import skimage.data  # ships the photographs; imported here as only calibration needs it
 
-    if name == "motorcycle_left":
-        return skimage.data.stereo_motorcycle()[0]
-    return getattr(skimage.data, name)()
+    if name in ("motorcycle_left", "motorcycle_right"):
+        return skimage.data.stereo_motorcycle()[0 if name == "motorcycle_left" else 1]
+    return getattr(skimage.data, name)()[..., :3]
+
+
+def capture_of(photo_rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``low_light_capture`` decoded: the HxWx3 uint8 RGB input a participant gets."""
+    data = np.frombuffer(low_light_capture(photo_rgb, rng), np.uint8)
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def _save_png(path: Path, rgb: np.ndarray) -> None:
@@ -220,10 +236,10 @@ def natural_photo_set(out: Path, sample_dir: Path | None = None,
     (out / "input").mkdir(parents=True, exist_ok=True)
     captures: dict[str, np.ndarray] = {}
     for name in NATURAL_PHOTOS:
-        photo = _photo(name)
+        photo_rgb = photo(name)
         for shot in range(SHOTS):  # independent noise: the measures' spread, not one draw of it
             stem = f"{name}_{shot}"
-            (out / "input" / f"{stem}.jpg").write_bytes(low_light_capture(photo, rng))
+            (out / "input" / f"{stem}.jpg").write_bytes(low_light_capture(photo_rgb, rng))
             captures[stem] = read_rgb(out / "input" / f"{stem}.jpg", error=CalibrationError)[0]
     if sample_dir is not None:
         for path in sorted((sample_dir / "input").iterdir()):
