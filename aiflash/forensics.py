@@ -43,7 +43,7 @@ CLEAN, FLAGGED, REJECTED = "clean", "flagged", "rejected"
 VERDICTS = (CLEAN, FLAGGED, REJECTED)
 _RANK = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
 
-MEASURES = ("periodicity", "spectral_cliff", "hf_coherence")
+MEASURES = ("periodicity", "offgrid_periodicity", "spectral_cliff", "detail_coherence", "hf_coherence")
 MIN_SIDE = 64  # px: below this the spectra hold too few samples to judge; such images pass unjudged
 
 
@@ -51,25 +51,53 @@ MIN_SIDE = 64  # px: below this the spectra hold too few samples to judge; such 
 class ForensicsSettings:
     """Thresholds of the content check (the profile's ``forensics:`` section).
 
-    ``periodicity_max``: flag when the output's resampling peaks exceed the input's by more than
-    this (log10 units of peak over spectrum median). ``spectral_cliff_max``: flag when the
-    output's power spectrum drops more steeply than the input's by more than this (log10 units
-    over 0.015 cycles/px). ``hf_coherence_min``: flag when less than this
-    share of the input's coherent detail above half-Nyquist reappears in the output. ``voting``
-    names the measures that may flag; the others are computed and reported only.
+    ``periodicity_max``: flag when the strongest line in the output's difference spectrum
+    (0.2-0.5 cycles/px) exceeds the input's at that frequency by more than this (log10 units of
+    peak over spectrum median). ``offgrid_periodicity_max``: the same for lines away from the
+    k/8 cycles/px lattice, where stride-2/4/8 sub-pixel decoders (PixelShuffle, transposed
+    convolutions) put their own lines. ``spectral_cliff_max``: flag when the output's power
+    spectrum drops more steeply than the input's by more than this (log10 units over 0.015
+    cycles/px). ``hf_coherence_min``: flag when less than this share of the input's coherent
+    detail above half-Nyquist reappears in the output. ``detail_coherence_min``: flag when less
+    than this share of the input's detail at 0.13-0.22 cycles/px comes back *and* a
+    pixel-difference line rises above ``offgrid_periodicity_max`` (the level textures reach in
+    full-resolution outputs) anywhere in 0.2-0.5 cycles/px, lattice or not. ``voting`` names the
+    measures that may flag; the others are computed and reported only.
     """
 
-    periodicity_max: float = 0.48
-    hf_coherence_min: float = -0.03
-    voting: tuple[str, ...] = ("periodicity", "spectral_cliff")
+    periodicity_max: float = 1.26
+    hf_coherence_min: float = -0.02
+    voting: tuple[str, ...] = ("periodicity", "offgrid_periodicity", "spectral_cliff", "detail_coherence")
     false_flag_rate: str = ""  # how the thresholds were calibrated, shown in reports
-    spectral_cliff_max: float = 0.22
+    spectral_cliff_max: float = 0.3
+    offgrid_periodicity_max: float = 0.53
+    detail_coherence_min: float = 0.15
+
+    def threshold(self, measure: str) -> float:
+        """The threshold of ``measure`` (a maximum, or for ``hf_coherence`` a minimum)."""
+        return getattr(self, _THRESHOLDS[measure])
+
+    def exceeds(self, measure: str, value: float) -> bool:
+        """Whether ``value`` of ``measure`` is beyond its threshold (whether or not it votes)."""
+        if measure in _MINIMA:
+            return value < self.threshold(measure)
+        return value > self.threshold(measure)
+
+    def votes(self, measures: dict[str, float]) -> list[str]:
+        """The voting measures that flag an image with these ``measures`` (in MEASURES order)."""
+        flags = []
+        for name in MEASURES:
+            if name not in self.voting or not self.exceeds(name, measures[name]):
+                continue
+            if name == "detail_coherence" and measures["periodicity"] <= self.offgrid_periodicity_max:
+                continue
+            flags.append(name)
+        return flags
 
     def as_record(self) -> dict:
-        """Every setting, JSON-ready (for ingestion.json and reports)."""
-        return {"periodicity_max": self.periodicity_max, "spectral_cliff_max": self.spectral_cliff_max,
-                "hf_coherence_min": self.hf_coherence_min, "voting": list(self.voting),
-                "false_flag_rate": self.false_flag_rate}
+        """Every setting, JSON-ready (for ingestion.json, reports and profiles)."""
+        return {**{name: self.threshold(m) for m, name in _THRESHOLDS.items()},
+                "voting": list(self.voting), "false_flag_rate": self.false_flag_rate}
 
     @classmethod
     def from_mapping(cls, raw: dict | None) -> ForensicsSettings:
@@ -79,13 +107,14 @@ class ForensicsSettings:
         unknown = set(voting) - set(MEASURES)
         if unknown:
             raise ValueError(f"unknown forensics measures {sorted(unknown)} (known: {', '.join(MEASURES)})")
-        return cls(
-            periodicity_max=float(raw.get("periodicity_max", cls.periodicity_max)),
-            hf_coherence_min=float(raw.get("hf_coherence_min", cls.hf_coherence_min)),
-            voting=voting,
-            false_flag_rate=str(raw.get("false_flag_rate", "")),
-            spectral_cliff_max=float(raw.get("spectral_cliff_max", cls.spectral_cliff_max)),
-        )
+        return cls(voting=voting, false_flag_rate=str(raw.get("false_flag_rate", "")),
+                   **{name: float(raw.get(name, getattr(cls, name))) for name in _THRESHOLDS.values()})
+
+
+_THRESHOLDS = {"periodicity": "periodicity_max", "offgrid_periodicity": "offgrid_periodicity_max",
+               "spectral_cliff": "spectral_cliff_max", "detail_coherence": "detail_coherence_min",
+               "hf_coherence": "hf_coherence_min"}
+_MINIMA = ("detail_coherence", "hf_coherence")  # measures whose threshold is a minimum
 
 
 @dataclass(frozen=True)
@@ -110,9 +139,12 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 _PERIODIC_BAND = (0.2, 0.5)  # cycles/px: where 1.25x-5x resampling grids put their peaks
 _BACKGROUND_FROM = 0.05  # cycles/px: the spectrum median above this is the "no peak" level
 _TILE = 64
-_MID_BAND = (0.06, 0.15)
-_HIGH_BAND = (0.25, 0.45)  # above half-Nyquist, below the corners where JPEG noise dominates
+# ring (cycles/px) and the reference ring it is read against; 0.45: below the corners where JPEG
+# noise dominates
+_COHERENCE_RINGS = {"hf_coherence": ((0.25, 0.45), (0.06, 0.15)),
+                    "detail_coherence": ((0.13, 0.22), (0.03, 0.08))}
 _DETAILED_TILES = 0.1  # share of tiles (most input detail first) that the coherence is read on
+_LATTICE_TOLERANCE = 0.01  # cycles/px around k/8: a strong line's skirt reaches this far
 
 
 def difference_spectrum(luma: np.ndarray, axis: int, order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -166,19 +198,20 @@ def _discount_lost_grid(freqs: np.ndarray, out_peaks: np.ndarray, src_peaks: np.
     return discounted
 
 
-def periodicity(output: np.ndarray, source: np.ndarray) -> float:
-    """How far the output's resampling peaks rise above the input's (log10 peak-to-median).
+def periodicity_lines(output: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies (0.2-0.5 cycles/px, 1/2048 apart) and how far the output's difference-spectrum
+    lines rise above the input's there (log10 peak-to-median, the larger of first and second
+    differences, mean of both axes).
 
     Output luma and input luma (HxW float32). For first and second differences, the spectra of
-    both axes are compared with the input's at each frequency of 0.2-0.5 cycles/px (a peak the
-    input already has, like its JPEG 8-px grid, does not count) and averaged over the two axes
-    (a rescale works on both; a periodic texture seldom lines up on both). Returns the largest
-    excess: ~0 for outputs made at full resolution, ~1 or more (a 10x peak) after a resize.
-    Popescu & Farid 2005 (IEEE TSP 53(2)); Kirchner 2008 (ACM MM&Sec); Gallagher 2005 (CRV).
+    both axes are compared with the input's at each frequency (a peak the input already has, like
+    its JPEG 8-px grid, does not count) and averaged over the two axes (a rescale works on both; a
+    periodic texture seldom lines up on both). Popescu & Farid 2005 (IEEE TSP 53(2)); Kirchner 2008
+    (ACM MM&Sec); Gallagher 2005 (CRV).
     """
     from scipy.ndimage import maximum_filter1d
     grid = np.arange(_PERIODIC_BAND[0], _PERIODIC_BAND[1] + 1e-9, 1 / 2048)
-    best = 0.0
+    best = np.full(grid.size, -np.inf)
     out_profiles, src_profiles = _difference_profiles(output), _difference_profiles(source)
     for order in (1, 2):
         excess = []
@@ -191,8 +224,38 @@ def periodicity(output: np.ndarray, source: np.ndarray) -> float:
             src_peaks = _discount_lost_grid(freqs, out_peaks, src_peaks)
             ratio = np.log10(np.maximum(out_peaks, 1e-9)) - np.log10(np.maximum(src_peaks, 1.0))
             excess.append(np.interp(grid, freqs, ratio))
-        best = max(best, float(np.mean(excess, axis=0).max()))
-    return best
+        best = np.maximum(best, np.mean(excess, axis=0))
+    return grid, best
+
+
+def on_decoder_lattice(freqs: np.ndarray) -> np.ndarray:
+    """Frequencies within 0.01 cycles/px of a multiple of 1/8: where the period-2, -4 and -8
+    lattices of stride-2/4/8 sub-pixel decoders (PixelShuffle, transposed convolutions) put
+    lines, and where 2x and 4x interpolation put theirs too."""
+    return np.abs(freqs * 8 - np.round(freqs * 8)) <= _LATTICE_TOLERANCE * 8
+
+
+def _strongest(freqs: np.ndarray, excess: np.ndarray, keep: np.ndarray | None = None) -> tuple[float, float]:
+    """(largest excess, floored at 0, and its frequency) over ``keep``."""
+    if keep is not None:
+        freqs, excess = freqs[keep], excess[keep]
+    at = int(np.argmax(excess))
+    return max(0.0, float(excess[at])), float(freqs[at])
+
+
+def periodicity(output: np.ndarray, source: np.ndarray) -> float:
+    """The strongest line of ``periodicity_lines``: ~0 for outputs made at full resolution, ~1 or
+    more (a 10x peak) after a resize, and 1-1.5 for some honest sub-pixel decoders too (their
+    phases come out slightly sharper or softer than each other, at period 2 or 4)."""
+    return _strongest(*periodicity_lines(output, source))[0]
+
+
+def offgrid_periodicity(output: np.ndarray, source: np.ndarray) -> float:
+    """The strongest line of ``periodicity_lines`` away from the k/8 decoder lattice
+    (``on_decoder_lattice``): what resampling by a factor whose period is not a power of two
+    (scale 0.9, 0.8, 2/3, 1/3...) leaves and no stride-2/4/8 decoder does."""
+    freqs, excess = periodicity_lines(output, source)
+    return _strongest(freqs, excess, ~on_decoder_lattice(freqs))[0]
 
 
 _CLIFF_BAND = (0.08, 0.46)  # cycles/px: cut-offs of 1.1x-6x reductions
@@ -227,20 +290,25 @@ def _steps(luma: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.mean(drops, axis=0)
 
 
-def spectral_cliff(output: np.ndarray, source: np.ndarray) -> float:
-    """How much more steeply the output's spectrum falls than the input's at any frequency of
-    0.08-0.46 cycles/px (log10 power, mean over 0.015 cycles/px below minus above).
+def cliff_steps(output: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies (0.08-0.46 cycles/px) and how much more steeply the output's spectrum falls
+    than the input's at each (log10 power, mean over 0.015 cycles/px below minus above).
 
     Output luma and input luma (HxW float32). A reduction by s cuts everything above 0.5/s
     cycles/px; an ideal (Fourier) enlargement back adds nothing there, so the output's spectrum
     falls off a cliff (noise added afterwards only fills it to the noise floor). Natural images,
-    denoisers and tone curves roll off smoothly: ~0.1; a Fourier round trip: ~0.6 or more.
-    Source-resolution estimation from the spectrum, cf. Kirchner & Gloe 2009 (Proc. SPIE 7254);
-    Popescu & Farid 2005 (IEEE TSP 53(2)) §IV on band-limited interpolation.
+    denoisers and tone curves roll off smoothly. Source-resolution estimation from the spectrum,
+    cf. Kirchner & Gloe 2009 (Proc. SPIE 7254); Popescu & Farid 2005 (IEEE TSP 53(2)) §IV on
+    band-limited interpolation.
     """
     grid = np.arange(_CLIFF_BAND[0], _CLIFF_BAND[1], 1 / 1024)
-    excess = _steps(output, grid) - np.maximum(_steps(source, grid), 0.0)
-    return max(0.0, float(excess.max()))
+    return grid, _steps(output, grid) - np.maximum(_steps(source, grid), 0.0)
+
+
+def spectral_cliff(output: np.ndarray, source: np.ndarray) -> float:
+    """The steepest excess drop of ``cliff_steps``: ~0.1 for natural images and denoisers, ~0.6
+    or more after a Fourier round trip."""
+    return _strongest(*cliff_steps(output, source))[0]
 
 
 def _tiles(luma: np.ndarray) -> np.ndarray:
@@ -257,46 +325,63 @@ def _tile_spectra(tiles: np.ndarray) -> np.ndarray:
     return scipy.fft.rfft2(tiles * window, axes=(1, 2))
 
 
-def hf_coherence(output: np.ndarray, source: np.ndarray) -> float:
-    """Share of the input's fine detail (0.25-0.45 cycles/px) that comes back coherently.
+def coherent_gains(output: np.ndarray, source: np.ndarray) -> dict[str, float]:
+    """The regression gain of output on input spectra per frequency ring, relative to a lower
+    ring so global tone and exposure changes cancel: {"hf_coherence": 0.25-0.45 over 0.06-0.15
+    cycles/px, "detail_coherence": 0.13-0.22 over 0.03-0.08 cycles/px}.
 
-    Output luma and input luma (HxW float32, at least 64x64). On the tenth of 64-px tiles where
-    the input has most fine detail (mean |Laplacian|), the regression gain of output on input
-    spectra (real part of the cross-spectrum over the input's power) above half-Nyquist, divided
-    by the same gain at 0.06-0.15 cycles/px so global tone and exposure changes cancel. Noise
-    added after a resize is not coherent with the input and leaves it unchanged. ~1 for an
-    output that keeps the input's detail, ~0.1 or less after a 2x round trip. Source-resolution
-    estimation from the spectrum: Kirchner & Gloe 2009 (Proc. SPIE 7254); Popescu & Farid 2005.
-    Not a vote on its own by default: a restoration much cleaner than a noisy input legitimately
-    drops the input's fine-scale noise and scores low too.
+    Output luma and input luma (HxW float32, at least 64x64). Read on the tenth of 64-px tiles
+    where the input has most fine detail (mean |Laplacian|): the real part of the cross-spectrum
+    over the input's power. Noise added after a resize is not coherent with the input and leaves
+    the gains unchanged. ~1 for an output that keeps the input's detail in that ring, ~0.1 or
+    less when the ring lies above the Nyquist limit of a reduced copy (0.25 cycles/px for 2x,
+    0.125 for 4x). Source-resolution estimation from the spectrum: Kirchner & Gloe 2009 (Proc.
+    SPIE 7254); Popescu & Farid 2005.
     """
     import scipy.fft
     # the input's most detailed tiles, by mean |Laplacian| (a cheap stand-in for the fine band)
     detail = _tiles(np.abs(cv2.Laplacian(source, cv2.CV_32F))).mean(axis=(1, 2))
     chosen = detail >= np.quantile(detail, 1 - _DETAILED_TILES)
     src, out = _tile_spectra(_tiles(source)[chosen]), _tile_spectra(_tiles(output)[chosen])
-    fy = scipy.fft.fftfreq(_TILE)[:, None]
-    fx = scipy.fft.rfftfreq(_TILE)[None, :]
-    radius = np.hypot(fy, fx)
-    mid = (radius >= _MID_BAND[0]) & (radius < _MID_BAND[1])
-    high = (radius >= _HIGH_BAND[0]) & (radius < _HIGH_BAND[1])
+    radius = np.hypot(scipy.fft.fftfreq(_TILE)[:, None], scipy.fft.rfftfreq(_TILE)[None, :])
     power = src.real ** 2 + src.imag ** 2
     cross = src.real * out.real + src.imag * out.imag
 
-    def gain(band: np.ndarray) -> float:
-        return float(cross[:, band].sum() / max(power[:, band].sum(), 1e-9))
+    def gain(band: tuple[float, float]) -> float:
+        ring = (radius >= band[0]) & (radius < band[1])
+        return float(cross[:, ring].sum() / max(power[:, ring].sum(), 1e-9))
 
-    mid_gain = gain(mid)
-    return gain(high) / mid_gain if abs(mid_gain) > 1e-6 else 0.0
+    gains = {}
+    for name, (band, reference) in _COHERENCE_RINGS.items():
+        reference_gain = gain(reference)
+        gains[name] = gain(band) / reference_gain if abs(reference_gain) > 1e-6 else 0.0
+    return gains
+
+
+def hf_coherence(output: np.ndarray, source: np.ndarray) -> float:
+    """Share of the input's fine detail (0.25-0.45 cycles/px) that comes back coherently
+    (``coherent_gains``). Not a vote: a restoration much cleaner than a noisy low-light input
+    legitimately drops the input's fine-scale noise, which dominates that ring, and scores as low
+    as a 2x round trip."""
+    return coherent_gains(output, source)["hf_coherence"]
+
+
+def detail_coherence(output: np.ndarray, source: np.ndarray) -> float:
+    """Share of the input's detail at 0.13-0.22 cycles/px that comes back coherently
+    (``coherent_gains``): kept by denoisers and sub-pixel decoders (0.3-1), lost by a 4x (or
+    stronger) reduction (~0.1). It votes together with ``periodicity``: see
+    ``ForensicsSettings``."""
+    return coherent_gains(output, source)["detail_coherence"]
 
 
 def screen(output: np.ndarray, source: np.ndarray, person: np.ndarray | None,
            settings: ForensicsSettings) -> Screening:
-    """Screen one output (HxWx3 uint8 RGB) against its input (same shape) for a resampling trace.
+    """Screen one output (HxWx3 uint8 RGB) against its input (same shape).
 
     ``person`` (HxW bool or None) is accepted for masks-aware measures; the verdict is ``clean``
-    or ``flagged``, never ``rejected``. Images under 64 px on a side are not judged (clean, no
-    measures).
+    or ``flagged``, never ``rejected``. Each reason says what was measured against which
+    threshold (not what it is presumed to mean: honest designs can leave the same lines). Images
+    under 64 px on a side are not judged (clean, no measures).
     """
     if output.shape != source.shape:
         return Screening(FLAGGED, {}, (f"output size {output.shape[1]}x{output.shape[0]} differs from "
@@ -304,19 +389,32 @@ def screen(output: np.ndarray, source: np.ndarray, person: np.ndarray | None,
     if min(output.shape[:2]) < MIN_SIDE:
         return Screening(CLEAN, {}, ())
     out_y, src_y = luminance(output), luminance(source)
-    measures = {
-        "periodicity": round(periodicity(out_y, src_y), 4),
-        "spectral_cliff": round(spectral_cliff(out_y, src_y), 4),
-        "hf_coherence": round(hf_coherence(out_y, src_y), 4),
-    }
-    reasons = []
-    if "periodicity" in settings.voting and measures["periodicity"] > settings.periodicity_max:
-        reasons.append(f"periodic resampling trace {measures['periodicity']:.2f} above the input's "
-                       f"(threshold {settings.periodicity_max:.2f})")
-    if "spectral_cliff" in settings.voting and measures["spectral_cliff"] > settings.spectral_cliff_max:
-        reasons.append(f"spectrum cut off like a resized image's ({measures['spectral_cliff']:.2f}; "
-                       f"threshold {settings.spectral_cliff_max:.2f})")
-    if "hf_coherence" in settings.voting and measures["hf_coherence"] < settings.hf_coherence_min:
-        reasons.append(f"only {measures['hf_coherence']:.2f} of the input's fine detail comes back "
-                       f"(threshold {settings.hf_coherence_min:.2f})")
-    return Screening(FLAGGED if reasons else CLEAN, measures, tuple(reasons))
+    freqs, lines = periodicity_lines(out_y, src_y)
+    found = {"periodicity": _strongest(freqs, lines),
+             "offgrid_periodicity": _strongest(freqs, lines, ~on_decoder_lattice(freqs)),
+             "spectral_cliff": _strongest(*cliff_steps(out_y, src_y)),
+             **{name: (gain, 0.0) for name, gain in coherent_gains(out_y, src_y).items()}}
+    measures = {name: round(found[name][0], 4) for name in MEASURES}
+    reasons = tuple(_reason(name, measures, found[name][1], settings) for name in settings.votes(measures))
+    return Screening(FLAGGED if reasons else CLEAN, measures, reasons)
+
+
+def _reason(measure: str, measures: dict[str, float], frequency: float, settings: ForensicsSettings) -> str:
+    """What was measured, where, against which threshold."""
+    value, threshold = measures[measure], settings.threshold(measure)
+    where = f"{frequency:.3f} cycles/px (period {1 / frequency:.2f} px)" if frequency else ""
+    if measure == "periodicity":
+        return (f"line in the pixel-difference spectrum at {where} {value:.2f} above the input's "
+                f"(log10), threshold {threshold:.2f}")
+    if measure == "offgrid_periodicity":
+        return (f"line in the pixel-difference spectrum off the k/8 lattice at {where} {value:.2f} "
+                f"above the input's (log10), threshold {threshold:.2f}")
+    if measure == "spectral_cliff":
+        return (f"power spectrum falls {value:.2f} (log10) more steeply than the input's at "
+                f"{frequency:.3f} cycles/px, threshold {threshold:.2f}")
+    if measure == "detail_coherence":
+        return (f"{value:.2f} of the input's detail at 0.13-0.22 cycles/px comes back coherently "
+                f"(threshold {threshold:.2f}) with a pixel-difference line {measures['periodicity']:.2f} "
+                f"above the input's (threshold {settings.offgrid_periodicity_max:.2f})")
+    return (f"{value:.2f} of the input's detail at 0.25-0.45 cycles/px comes back coherently, "
+            f"threshold {threshold:.2f}")

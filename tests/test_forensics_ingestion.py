@@ -148,7 +148,7 @@ def test_phase2_result_made_by_a_2x_round_trip_is_flagged_and_still_scored(tmp_p
     output = keep / "run" / "scoring" / "output"
     assert json.loads((output / "scores.json").read_text())["Score"] > 0
     page = (output / "detailed_results.html").read_text()
-    assert "0 clean, 4 flagged" in page and "periodic resampling trace" in page
+    assert "0 clean, 4 flagged" in page and "line in the pixel-difference spectrum" in page
 
 
 def test_dry_run_shows_the_participant_the_rescaling_verdicts(tmp_path):

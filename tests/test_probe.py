@@ -194,9 +194,9 @@ def test_the_plan_is_fresh_per_seed_and_stays_inside_regions(inputs):
     size = first.size
     for patch in first.patches:
         share = person[patch.row:patch.row + size, patch.col:patch.col + size].mean()
-        assert (share >= 0.5) == (patch.region == "person")
+        assert share >= 0.9 if patch.region == "person" else share <= 0.1
     plus, minus, clipped = probe_inputs(image, first)
-    assert plus.dtype == np.uint8 and plus.shape == image.shape and 0 <= clipped < 0.2
+    assert plus.dtype == np.uint8 and plus.shape == image.shape and 0 <= clipped < 0.5
     changed = np.any(plus != image, axis=2)
     outside = np.ones(person.shape, bool)
     for patch in first.patches:

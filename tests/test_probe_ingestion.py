@@ -54,7 +54,9 @@ NEAR_DUPLICATES = QUARTER + """
             self.seen = []
 
         def restore(self, image, person_mask):
-            thumb = image[::32, ::32].astype(np.float32).ravel()
+            h, w = image.shape[0] // 32 * 32, image.shape[1] // 32 * 32  # 32x32 block means
+            luma = image[:h, :w].astype(np.float32).mean(2)
+            thumb = luma.reshape(32, h // 32, 32, w // 32).mean((1, 3)).ravel()
             for earlier, output in self.seen:
                 if np.corrcoef(earlier, thumb)[0, 1] > 0.995:
                     return output if self.MODE == "cached" else brighten(image)

@@ -4,7 +4,8 @@
 Lays out one unpacked code submission per corpus configuration (tests/rescale_corpus: the learned
 honest designs, the hand-made honest ones, the sample submissions; the cheats at reduced scales,
 partial regions, the learned x2 upsampler and the probe evasions), then runs the calibration on
-scikit-image photographs the tests do not use, made low-light, plus the sample data. Prints what
+scikit-image photographs the tests do not use (forensics_calibration.CALIBRATION_PHOTOS), made
+low-light. Prints what
 ``aiflash/profiles/default.yaml``'s ``probe:`` section ships; ``--write FILE`` writes it there.
 
     python tools/calibrate_probe.py [--write aiflash/profiles/default.yaml] [--only-sample]

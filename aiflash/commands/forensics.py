@@ -8,24 +8,32 @@ from pathlib import Path
 
 from ..errors import CalibrationError
 from ..forensics import MEASURES, ForensicsSettings
-from ..forensics_calibration import calibrate, natural_photo_set, write_section, write_settings
+from ..forensics_calibration import (
+    CALIBRATION_PHOTOS,
+    calibrate,
+    natural_photo_set,
+    write_section,
+    write_settings,
+)
 from ..profile import load_profile
 
-_REPO_SAMPLE = Path(__file__).resolve().parents[2] / "reference_data" / "sample"
+_REPO_LEARNED = Path(__file__).resolve().parents[2] / "tests" / "rescale_corpus" / "learned"
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
     if args.probe:
         return run_probe_calibrate(args)
+    learned = args.learned
     with tempfile.TemporaryDirectory(prefix="aiflash-calibration-") as scratch:
         if args.natural_photos:
-            sample = args.sample
-            if sample is None and _REPO_SAMPLE.is_dir():
-                sample = _REPO_SAMPLE
+            if learned is None and _REPO_LEARNED.is_dir():
+                learned = _REPO_LEARNED
             target = args.keep or Path(scratch)
-            input_dir, output_dirs = natural_photo_set(target, sample)
-            print(f"Calibration set: scikit-image photographs at native size"
-                  f"{' + ' + str(sample) if sample else ''}, made low-light, in {target}")
+            input_dir, output_dirs = natural_photo_set(target, args.sample, learned_dir=learned)
+            models = f" + the learned models of {learned}" if learned else ""
+            print(f"Calibration set: scikit-image photographs ({', '.join(CALIBRATION_PHOTOS)}) at "
+                  f"native size{' + ' + str(args.sample) if args.sample else ''}, made low-light, in "
+                  f"{target}; honest operators{models}")
         else:
             if args.inputs is None or not args.outputs:
                 raise CalibrationError(
@@ -40,7 +48,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 
 def run_probe_calibrate(args: argparse.Namespace) -> int:
-    from ..probe_calibration import PROBE_PHOTOS, calibrate_probe, probe_photo_set
+    from ..probe_calibration import calibrate_probe, probe_photo_set
 
     if not args.honest:
         raise CalibrationError("--probe needs honest code submissions: --honest FOLDER [FOLDER ...] "
@@ -52,12 +60,9 @@ def run_probe_calibrate(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="aiflash-probe-calibration-") as scratch:
         data = args.data
         if data is None:
-            sample = args.sample
-            if sample is None and _REPO_SAMPLE.is_dir():
-                sample = _REPO_SAMPLE
-            data = probe_photo_set(args.keep or Path(scratch), PROBE_PHOTOS, sample)
-            print(f"Probe calibration set: scikit-image photographs ({', '.join(PROBE_PHOTOS)}) at native "
-                  f"size made low-light{' + ' + str(sample) if sample else ''}, in {data}")
+            data = probe_photo_set(args.keep or Path(scratch), CALIBRATION_PHOTOS, args.sample)
+            print(f"Probe calibration set: scikit-image photographs ({', '.join(CALIBRATION_PHOTOS)}) at "
+                  f"native size made low-light{' + ' + str(args.sample) if args.sample else ''}, in {data}")
         result = calibrate_probe(list(args.honest), list(args.cheat or []), data, base, seed=args.seed)
     print(result.summary())
     if args.write:
@@ -79,10 +84,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calib.add_argument("--inputs", type=Path, help="folder of the inputs the outputs were made from")
     calib.add_argument("--natural-photos", action="store_true",
                        help="build and use the shipped calibration set (scikit-image photographs at native "
-                            "size made low-light, plus the sample data, restored by honest operators)")
+                            "size made low-light, restored by honest operators and the learned corpus "
+                            "models; none of them is a photograph the tests check)")
     calib.add_argument("--sample", type=Path, default=None,
-                       help="sample data folder added to --natural-photos (default: the repository's "
-                            "reference_data/sample when present)")
+                       help="a sample data folder (input/, gt/) added to --natural-photos (default: none, "
+                            "the tests check the repository's sample data)")
+    calib.add_argument("--learned", type=Path, default=None,
+                       help="learned corpus folder whose models restore the --natural-photos captures "
+                            "(default: the repository's tests/rescale_corpus/learned when present)")
     calib.add_argument("--keep", type=Path,
                        help="with --natural-photos: write the set here, not to a temp folder")
     calib.add_argument("--voting", nargs="+", choices=MEASURES, default=list(ForensicsSettings.voting),
@@ -99,7 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="with --probe: unpacked code submissions that reduce the resolution")
     calib.add_argument("--data", type=Path,
                        help="with --probe: input/ + mask_personmask/ to probe on (default: scikit-image "
-                            "photographs made low-light, plus the sample data)")
+                            "calibration photographs made low-light; --sample adds a data folder)")
     calib.add_argument("--profile", default="default",
                        help="with --probe: the profile whose probe settings are the starting point")
     calib.add_argument("--seed", type=int, default=0, help="with --probe: the probe patterns' seed")
