@@ -9,10 +9,11 @@ Eng. 30(2)): it adds strong, slanted sinusoidal gratings at known frequencies an
 patches of a real input, restores ``x + a p`` and ``x - a p``, and projects the difference of the
 two outputs on each grating. Content cancels in the difference; what is left is the model's
 coherent response, its transfer function, per band, axis and region (person, background). The
-gratings are strong (12 levels) because a denoiser keeps strong structure as signal and removes
-faint texture as noise; a reduction to 2/3 of the size or below leaves nothing at 0.40-0.48
-cycles/px but the interpolator's stop-band leakage (~0.001-0.015 of its low-band response), where
-the blurriest honest network of our corpus still answers with ~0.03.
+gratings are strong (40 levels) because a denoiser keeps strong structure as signal and removes
+faint texture as noise. A 2x or 4x reduction leaves nothing at 0.40-0.48 cycles/px but the
+interpolator's stop-band leakage (0.000-0.008 of its low-band response); networks trained for a
+few minutes answer there with as little as 0.005 (docs/probe.md has the measurements and what
+that leaves to the content check).
 
 Two consistency checks defeat the evasions of a model that tries:
 

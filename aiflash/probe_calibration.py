@@ -98,7 +98,8 @@ def probe_submission(submission: Path, input_dir: Path, settings: ProbeSettings,
     if not outcome.ran:
         raise CalibrationError(f"{submission}: no model.py there; give code submissions (folders).")
     probe = outcome.record["probe"]
-    measurements = [ProbeMeasurement(**m) for m in probe["images"]]
+    # an image whose patches gave no complete curve (a small one) measured nothing to compare
+    measurements = [m for m in (ProbeMeasurement(**m) for m in probe["images"]) if m.gains]
     if not measurements:
         why = "; ".join(probe["failures"] + probe["notes"])
         raise CalibrationError(f"{submission}: nothing could be probed ({why})")

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .atomic import write_text
 from .errors import StatisticsError
+from .forensics import MEASURES
 from .formula import ScoreBreakdown, compute_score
 from .previews import ERROR_FULL_SCALE, ImagePreview
 from .profile import Profile
@@ -149,31 +150,42 @@ def write_detailed_html(output_dir: Path, page: str) -> Path:
     return path
 
 
+_MEASURE_TEXT = {  # what each content-check measure is, for the report (thresholds from the profile)
+    "periodicity": "the strongest line of the output's pixel-difference spectrum at 0.2-0.5 cycles/px "
+                   "above the input's (log10)",
+    "offgrid_periodicity": "the same for lines away from the k/8 cycles/px lattice",
+    "spectral_cliff": "how much more steeply the output's spectrum falls than the input's (log10 power "
+                      "over 0.015 cycles/px)",
+    "detail_coherence": "share of the input's 0.13-0.22 cycles/px detail that comes back (votes only with "
+                        "a line above the off-lattice threshold)",
+    "hf_coherence": "share of the input's detail above 0.25 cycles/px that comes back",
+}
+
+
 def content_check_html(per_image: pd.DataFrame, profile: Profile) -> str:
-    """The resampling forensics of the scored results against their inputs (when the reference
-    data holds the inputs): counts of each verdict and every image with its measures."""
+    """The content check of the scored results against their inputs (when the reference data holds
+    the inputs): counts of each verdict and every image with its measures."""
     if "rescale_verdict" not in per_image.columns:
         return ""
     settings = profile.forensics
     counts = per_image["rescale_verdict"].value_counts()
     flagged = int(counts.get("flagged", 0))
     line = f"{int(counts.get('clean', 0))} clean, {flagged} flagged"
-    badge = (f"<p><strong class='review-flag'>REVIEW: {flagged} image(s) carry a resampling trace"
+    badge = (f"<p><strong class='review-flag'>REVIEW: {flagged} image(s) flagged by the content check"
              f"</strong></p>" if flagged else "")
-    columns = [c for c in ("image", "rescale_verdict", "periodicity", "spectral_cliff", "hf_coherence",
-                           "rescale_reasons")
+    columns = [c for c in ("image", "rescale_verdict", *MEASURES, "rescale_reasons")
                if c in per_image.columns]
     table = per_image[columns].sort_values("rescale_verdict", ascending=False, kind="stable")
-    hf_rule = (f", flagged below {settings.hf_coherence_min:g}" if "hf_coherence" in settings.voting
-               else "; does not vote")
+    rules = []
+    for measure in MEASURES:
+        limit = settings.threshold(measure)
+        side = "above" if settings.exceeds(measure, math.inf) else "below"  # a maximum or a minimum
+        vote = f"flagged {side} {limit:g}" if measure in settings.voting else "reported, does not vote"
+        rules.append(f"{measure} = {_MEASURE_TEXT[measure]} ({vote})")
     return (f"<h2>Content check (resampling forensics)</h2><p class='muted'>Each result against its "
-            f"input: periodicity = how far periodic resampling peaks of the pixel differences rise "
-            f"above the input's (flagged above {settings.periodicity_max:g}); spectral_cliff = how much "
-            f"more steeply the spectrum falls than the input's, as after a Fourier resize (flagged "
-            f"above {settings.spectral_cliff_max:g}); hf_coherence = share of "
-            f"the input's fine detail that comes back (reported"
-            f"{hf_rule}"
-            f"). A flag asks the organisers to review the image; it does not change the Score. "
+            f"input: {html.escape('; '.join(rules))}. A flag asks the organisers to review the image; it "
+            f"does not change the Score, and it says what was measured, not that a resize happened: "
+            f"learned sub-pixel decoders leave lines too (docs/forensics.md). "
             f"Calibration: {html.escape(settings.false_flag_rate or 'not stated')}.</p>"
             f"<p class='content-check-counts'>{line}</p>{badge}"
             f"<div class='scroll'>{_table(table)}</div>")

@@ -125,7 +125,7 @@ def test_scoring_program_screens_results_against_the_sample_inputs(tmp_path):
     assert (rows.loc[["0003", "0004"], "periodicity"] > 0.48).all()
     page = (out / "detailed_results.html").read_text()
     assert "Content check (resampling forensics)" in page and "2 clean, 2 flagged" in page
-    assert "REVIEW: 2 image(s) carry a resampling trace" in page
+    assert "REVIEW: 2 image(s) flagged by the content check" in page
     assert json.loads((out / "scores.json").read_text())["Score"] > 0
 
 

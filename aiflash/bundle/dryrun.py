@@ -191,8 +191,8 @@ def rescale_summary(result: SubmissionResult) -> str | None:
         return None
     line = "Rescaling check: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
     if counts["flagged"] or counts["rejected"]:
-        line += (" - flagged images carry a resampling trace and go to the organisers' review; "
-                 "see the verdicts and measures in detailed_results.html")
+        line += (" - flagged and rejected images go to the organisers' review; see the verdicts and "
+                 "what was measured in detailed_results.html")
     return line
 
 

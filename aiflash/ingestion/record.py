@@ -157,7 +157,7 @@ def probe_section(record: dict) -> str:
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_value(v))}</td></tr>" for k, v in rows)
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in probe.get("reasons") or [])
     notes = "".join(f"<li class='muted'>{html.escape(n)}</li>" for n in probe.get("notes") or [])
-    return (f"<h2>Resolution probe</h2><p class='muted'>The ingestion program added faint sinusoid patterns "
+    return (f"<h2>Resolution probe</h2><p class='muted'>The ingestion program added strong slanted gratings "
             f"to copies of a few inputs and measured the model's coherent response (the outputs of these "
             f"copies are never scored). A model that works at a reduced resolution cannot respond above "
             f"that resolution's Nyquist frequency (0.25 cycles/px for a 2x reduction). Its verdict applies "

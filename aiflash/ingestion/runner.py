@@ -11,7 +11,7 @@ within the limits instead of as the platform's kill, which uploads nothing (Coda
 Results are written as ``<stem>.png`` (lossless) into the output folder, with ``ingestion.json``
 (never ``metadata``: Codabench reserves that name), rewritten after every image. Every result is
 also screened by the content check (``aiflash.forensics``) in the thread that writes its PNG, while
-the model restores the next image. A few images, chosen at random, are also restored with faint
+the model restores the next image. A few images, chosen at random, are also restored with strong
 probe patterns added and subtracted (``aiflash.probe``): those outputs are never written or scored;
 they measure whether the model responds to detail a reduced resolution cannot carry, and the
 probe's verdict applies to every image. Each image's ``rescale_verdict`` is the worst of the

@@ -178,7 +178,7 @@ def probe_html(results: Sequence[TeamResult]) -> str:
             f"{html.escape(_responds(probe) or '–')} cycles/px</figcaption>{plot}"
             f"<ul>{reasons}{notes}</ul></figure>")
     return ("<h2>Resolution probe (transfer curves)</h2><p class='muted'>Each team's model restored copies "
-            "of a few inputs with faint sinusoid patterns added and subtracted; the curves are its coherent "
+            "of a few inputs with strong slanted gratings added and subtracted; the curves are its coherent "
             "response per frequency, relative to its low-band response, per region and axis. A model "
             "working at a reduced resolution cannot respond above that resolution's Nyquist frequency "
             "(0.25 cycles/px for 2x, dashed); the red line is the flag threshold at 0.40-0.48 cycles/px; "
