@@ -153,8 +153,9 @@ def check_results(submission: Path, manifest: dict, scratch: Path, findings: Fin
             findings.notes.append(f"{paths[0].name}: JPEG loses detail the metrics see; PNG is recommended.")
 
 
-def ingestion_timing(result: SubmissionResult) -> tuple[float, float, int, float | None] | None:
-    """(model load s, s per image, images measured, the ingestion's time budget) from ingestion.json."""
+def ingestion_timing(result: SubmissionResult) -> tuple[float, float, int, float | None, int] | None:
+    """(model load s, s per image, images measured, the ingestion's time budget, the resolution
+    probe's extra model calls) from ingestion.json."""
     summary = read_ingestion(result.prediction.root / "output")
     if summary is None:
         return None
@@ -169,7 +170,8 @@ def ingestion_timing(result: SubmissionResult) -> tuple[float, float, int, float
         return None
     loads = record.get("load_s") or [0.0]
     budget = (record.get("limits") or {}).get("time_budget_s")
-    return float(loads[0]), per_image, len(done), budget
+    probe_calls = int((record.get("probe") or {}).get("extra_calls") or 0)
+    return float(loads[0]), per_image, len(done), budget, probe_calls
 
 
 def rescale_summary(result: SubmissionResult) -> str | None:
@@ -201,12 +203,15 @@ def check_runtime(result: SubmissionResult, count: int, limit: int, findings: Fi
     timing = ingestion_timing(result)
     if timing is None:
         return None
-    load, per_image, measured, budget = timing
-    estimate = load + per_image * count
+    load, per_image, measured, budget, probe_calls = timing
+    # the probe makes as many extra calls on the phase's data as here (a fixed count of images)
+    estimate = load + per_image * (count + probe_calls)
     binding = min(limit, budget) if budget else limit
     which = "the ingestion's time budget" if budget and budget < limit else "the phase's time limit"
+    probe = f" and the resolution probe's {probe_calls} extra calls" if probe_calls else ""
     line = (f"runtime: {per_image:.2f} s per image + {load:.1f} s to load (measured on {measured} image(s) "
-            f"here) -> about {estimate:.0f} s for the phase's {count} images; {which} is {binding:.0f} s")
+            f"here) -> about {estimate:.0f} s for the phase's {count} images{probe}; {which} is "
+            f"{binding:.0f} s")
     if estimate > binding:
         findings.problems.append(line + " (over it: images past the budget would fail, or the job could "
                                         "fail with no output at the phase's limit; a faster device than "
