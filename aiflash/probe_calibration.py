@@ -33,11 +33,11 @@ _ALIAS_MARGIN = 1.5  # the alias threshold is this many times the strongest hone
 
 @dataclass(frozen=True)
 class ProbeRow:
-    """One probed image of one submission."""
+    """One judged group of probed images (as many as a run probes) of one submission."""
 
     submission: str
     kind: str  # honest or cheat
-    image: str
+    image: str  # the images judged together, "a+b"
     response: float
     weakest: str
     alias: float  # the strongest period-2 mirror gain of a top-band grating
@@ -53,7 +53,7 @@ class ProbeCalibration:
     separated: bool  # every cheat below the suggested threshold or above the mismatch one
 
     def summary(self) -> str:
-        lines = [f"{len(self.rows)} probed images from "
+        lines = [f"{len(self.rows)} judged groups of probed images (as many as a run probes) from "
                  f"{len({(r.kind, r.submission) for r in self.rows})} submissions"]
         for kind in (HONEST, CHEAT):
             for name in sorted({r.submission for r in self.rows if r.kind == kind}):
@@ -73,14 +73,15 @@ class ProbeCalibration:
         return "\n".join(lines)
 
 
-def _row(name: str, kind: str, measurement: ProbeMeasurement, settings: ProbeSettings,
+def _row(name: str, kind: str, measurements: list[ProbeMeasurement], settings: ProbeSettings,
          run_verdict: str) -> ProbeRow:
-    verdict = judge([measurement], settings)
-    noise = min(measurement.nondeterminism, measurement.mismatch_repeat)
-    return ProbeRow(name, kind, measurement.image, float(verdict.response), str(verdict.weakest),
-                    float(verdict.alias),
-                    round(measurement.mismatch - settings.repeat_factor * noise, 4),
-                    measurement.nondeterminism, run_verdict)
+    """What the probe would judge on a run that probed these images (``settings.images`` of them)."""
+    verdict = judge(measurements, settings)
+    excess = max(m.mismatch - settings.repeat_factor * min(m.nondeterminism, m.mismatch_repeat)
+                 for m in measurements)
+    return ProbeRow(name, kind, "+".join(m.image for m in measurements), float(verdict.response),
+                    str(verdict.weakest), float(verdict.alias), round(excess, 4),
+                    max(m.nondeterminism for m in measurements), run_verdict)
 
 
 def probe_submission(submission: Path, input_dir: Path, settings: ProbeSettings, seed: int = 0,
@@ -131,8 +132,8 @@ def suggest(rows: list[ProbeRow], base: ProbeSettings) -> tuple[ProbeSettings, b
     flagged = [r for r in honest if r.response < threshold or r.mismatch_excess > mismatch_max
                or r.alias > alias_max]
     count = len({r.submission for r in honest}), len({r.submission for r in rows if r.kind == CHEAT})
-    text = (f"{len(flagged)}/{len(honest)} honest probed images below the thresholds, "
-            f"{len(missed)}/{len([r for r in rows if r.kind == CHEAT])} cheating ones above them "
+    text = (f"{len(flagged)}/{len(honest)} honest runs flagged, "
+            f"{len(missed)}/{len([r for r in rows if r.kind == CHEAT])} cheating runs passing "
             f"({count[0]} honest and {count[1]} cheating submissions)")
     return (replace(base, response_min=threshold, alias_max=alias_max, mismatch_max=mismatch_max,
                     calibration=text), not missed)
@@ -145,7 +146,10 @@ def calibrate_probe(honest: list[Path], cheats: list[Path], input_dir: Path, bas
     for kind, folders in ((HONEST, honest), (CHEAT, cheats)):
         for folder in folders:
             measurements, verdict = probe_submission(folder, input_dir, base, seed)
-            rows += [_row(folder.name, kind, m, base, verdict) for m in measurements]
+            # one row per run the probe would judge: ``base.images`` images together, as it does
+            size = max(1, base.images)
+            rows += [_row(folder.name, kind, measurements[i:i + size], base, verdict)
+                     for i in range(0, len(measurements), size)]
             progress(f"  {kind} {folder.name}: {len(measurements)} image(s) probed, run verdict {verdict}")
     suggested, separated = suggest(rows, base)
     return ProbeCalibration(rows, suggested, separated)

@@ -483,7 +483,8 @@ def _network_run(tmp_path: Path, input_data: Path, *extra: str, env: dict | None
     listener = UdpListener()
     submission = write_submission(tmp_path, network_model(listener.port))
     try:
-        done = ingest(input_data, submission, tmp_path / "output", *extra, env=env)
+        # no probe: its extra calls on copies of the inputs would send datagrams of their own
+        done = ingest(input_data, submission, tmp_path / "output", "--probe-images", "0", *extra, env=env)
     finally:
         datagrams = listener.received(3 if extra or env else 0)
     data = record(tmp_path / "output")
