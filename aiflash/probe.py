@@ -11,8 +11,8 @@ two outputs on each grating. Content cancels in the difference; what is left is 
 coherent response, its transfer function, per band, axis and region (person, background). The
 gratings are strong (40 levels) because a denoiser keeps strong structure as signal and removes
 faint texture as noise. A 2x or 4x reduction leaves nothing at 0.40-0.48 cycles/px but the
-interpolator's stop-band leakage (0.000-0.008 of its low-band response); networks trained for a
-few minutes answer there with as little as 0.005 (docs/probe.md has the measurements and what
+interpolator's stop-band leakage (0.000-0.005 of its low-band response); networks trained for a
+few minutes answer there with as little as 0.004 (docs/probe.md has the measurements and what
 that leaves to the content check).
 
 Two consistency checks defeat the evasions of a model that tries:
@@ -78,9 +78,9 @@ class ProbeSettings:
     patches: int = 16
     patch_size: int = 96
     amplitude: float = 40.0
-    response_min: float = 0.004
-    alias_max: float = 0.28
-    mismatch_max: float = 1.3
+    response_min: float = 0.003
+    alias_max: float = 0.25
+    mismatch_max: float = 1.5
     repeat_factor: float = 2.0
     calibration: str = ""  # how the thresholds were calibrated, shown in reports
 
