@@ -83,7 +83,10 @@ def probe_cost(record: dict, model: str) -> float:
     share = probe["wall_s"] / own if own > 0 else float("inf")
     verdict = "OK" if share <= PROBE_TARGET else "OVER TARGET"
     if own < 1.0:  # identity: the probe's own work (patterns, PNGs, measures) against no model time
-        verdict = f"no target: the model itself takes {own:.3f} s"
+        print(f"  {model:<15} {probe['extra_calls']:>3} extra calls, probe wall {probe['wall_s']:6.2f} s "
+              f"(the probe's own work: the model itself takes {own:.3f} s, so no share); probe verdict "
+              f"{probe['verdict']}")
+        return share
     print(f"  {model:<15} {probe['extra_calls']:>3} extra calls, probe model time {probe['model_s']:6.2f} s, "
           f"probe wall {probe['wall_s']:6.2f} s; model's own time {own:7.2f} s on {record['images_total']} "
           f"images: {100 * share:5.1f}% (target <= {100 * PROBE_TARGET:.0f}%: {verdict}); probe verdict "
