@@ -8,6 +8,7 @@ verdict, whatever the content check says too.
 
 from __future__ import annotations
 
+import html
 import json
 import textwrap
 import zipfile
@@ -130,7 +131,7 @@ def test_near_duplicate_and_cached_answers_are_flagged_on_every_image(tmp_path, 
     assert all(e["status"] == "ok" and e["probe_verdict"] == "flagged" and e["rescale_verdict"] == "flagged"
                and any(r.startswith("probe: ") for r in e["reasons"]) for e in rec["images"])
     if mode == "full":
-        assert probe["response"] > 0.9 and "differ from its scored output" in probe["reasons"][0]
+        assert probe["response"] > 0.5 and "differ from its scored output" in probe["reasons"][0]
     else:
         assert probe["response"] < 0.01 and "its response to a grating at 0.40-0.48" in probe["reasons"][0]
     assert "probe: flagged on 2 image(s)" in log and "extra model call(s)" in log
@@ -144,7 +145,7 @@ def test_background_only_reduction_is_flagged_and_scoring_shows_the_probe(tmp_pa
     assert score(tmp_path / "output", scored).returncode == 0
     page = (scored / "detailed_results.html").read_text()
     assert "<h2>Resolution probe</h2>" in page and page.count("<svg class='transfer-curve'") == 1
-    assert "its response to a grating at 0.40-0.48 cycles/px" in page
+    assert all(html.escape(reason) in page for reason in rec["probe"]["reasons"])
 
 
 def test_honest_nondeterminism_is_reported_and_seeded_randomness_repeats(tmp_path):
