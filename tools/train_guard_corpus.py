@@ -11,7 +11,7 @@ on the held-out crops before and after, and writes the weights as float16 state 
 1 MB each). Fixed seeds: a re-run on the same torch version writes the same files.
 
     .venv/bin/python tools/train_guard_corpus.py            # every model, ~2-3 min each
-    .venv/bin/python tools/train_guard_corpus.py --models esdnet --steps 5 --out /tmp/x
+    .venv/bin/python tools/train_guard_corpus.py --models esdnet --steps 5 --out OUT_DIR
 """
 
 from __future__ import annotations
