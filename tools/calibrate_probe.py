@@ -5,10 +5,11 @@ Lays out one unpacked code submission per corpus configuration (tests/rescale_co
 honest designs, the hand-made honest ones, the sample submissions; the cheats at reduced scales,
 partial regions, the learned x2 upsampler and the probe evasions), then runs the calibration on
 scikit-image photographs the tests do not use (forensics_calibration.CALIBRATION_PHOTOS), made
-low-light. Prints what
-``aiflash/profiles/default.yaml``'s ``probe:`` section ships; ``--write FILE`` writes it there.
+low-light. Prints the numbers that ``aiflash/profiles/default.yaml``'s ``probe:`` section ships
+(copied there by hand: rewriting that file would drop its comments); ``--write FILE`` writes them
+into a profile of its own.
 
-    python tools/calibrate_probe.py [--write aiflash/profiles/default.yaml] [--only-sample]
+    python tools/calibrate_probe.py [--write my.yaml] [--only-sample]
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..atomic import write_text
 from ..forensics import CLEAN, VERDICTS
+from ..probe import NOT_JUDGED
 
 INGESTION_FILE = "ingestion.json"
 _MAX_FINDING_ROWS = 200
@@ -69,7 +70,7 @@ def probe_line(probe: dict) -> str:
     verdict = probe.get("verdict")
     cost = (f"{probe.get('extra_calls', 0)} extra model call(s), {probe.get('model_s', 0):.1f} s of model "
             f"time, {probe.get('wall_s', 0):.1f} s in all")
-    if verdict in (None, "not judged"):
+    if verdict in (None, NOT_JUDGED):
         why = "; ".join(probe.get("notes") or probe.get("failures") or []) or "nothing probed"
         return f"probe: not judged ({why}); {cost}"
     responds = probe.get("responds_to") or {}
