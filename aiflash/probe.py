@@ -10,10 +10,21 @@ patches of a real input, restores ``x + a p`` and ``x - a p``, and projects the 
 two outputs on each grating. Content cancels in the difference; what is left is the model's
 coherent response, its transfer function, per band, axis and region (person, background). The
 gratings are strong (40 levels) because a denoiser keeps strong structure as signal and removes
-faint texture as noise. A 2x or 4x reduction leaves nothing at 0.40-0.48 cycles/px but the
-interpolator's stop-band leakage (0.000-0.005 of its low-band response); networks trained for a
-few minutes answer there with as little as 0.004 (docs/probe.md has the measurements and what
-that leaves to the content check).
+faint texture as noise. Above the Nyquist frequency of a reduction a pipeline has nothing of its
+own to answer with, and what its interpolator folds back gives it away twice over:
+
+* **partner**: resampling at a scale s answers a grating at f also at s - f (the sampling
+  frequency minus the grating's), a frequency the input did not change; a model that sees every
+  pixel answers at f, spread a little by the content it modulates;
+* **independence**: one sample per 2 px answers a grating and its period-2 mirror from the same
+  low-resolution coefficient, whatever upsampler follows (bilinear, bicubic, learned), so the
+  top band's response over its mirror equals the first band's leakage into its mirror (a 2x2
+  transfer matrix of rank one); a pixel-unshuffle lattice network, period-2 as well but fed every
+  pixel, answers the top band on its own.
+
+Networks trained for a few minutes answer the top band weakly (0.015 of their first band's
+response at least, on the calibration photographs), a reduction behind an ideal low-pass not at
+all. docs/probe.md has the measurements, and what is left to review (detail pasted back).
 
 Two consistency checks defeat the evasions of a model that tries:
 
@@ -43,17 +54,32 @@ from .forensics import CLEAN, FLAGGED, luminance
 NOT_JUDGED = "not judged"
 REGIONS = ("person", "background")
 AXES = ("horizontal", "vertical")  # horizontal: a grating whose frequency runs along x (columns)
-# The transfer curve's bands (cycles/px): each patch carries one grating at a random frequency in
-# one band. The first is the reference; the last lies above the Nyquist frequency of any reduction
-# to 0.8 of the size or below (0.40 cycles/px), where a reduced pipeline has nothing to answer with.
-BANDS = ((0.05, 0.12), (0.16, 0.26), (0.28, 0.38), (0.40, 0.48))
+# The transfer curve's bands (cycles/px along the grating's axis): each patch carries one grating
+# at a random frequency in one band. The first is the reference; the last lies above the Nyquist
+# frequency of any reduction to 0.9 of the size or below (0.45 cycles/px), where a reduced pipeline
+# has nothing of its own to answer with: only what its interpolator folds back, which comes with a
+# partner at another frequency.
+BANDS = ((0.05, 0.12), (0.16, 0.26), (0.28, 0.38), (0.455, 0.49))
+TOP = f"{BANDS[-1][0]:.3g}-{BANDS[-1][1]:.3g}"  # the top band in words, for reasons and reports
+LOW = f"{BANDS[0][0]:.3g}-{BANDS[0][1]:.3g}"
 FREQUENCIES = tuple(round((low + high) / 2, 3) for low, high in BANDS)  # the curve's abscissae
 RESPONDS = 0.5  # "responds up to f": the highest band whose gain is at least half the first band's
 _TAPER = 0.5  # Tukey window share: the grating fades in and out over the patch's outer quarters
 _MARGIN = 32  # px: the mismatch is measured this far from every pattern
 _DETAIL_SIGMA = 1.5  # px: the mismatch is measured on detail (minus a Gaussian blur of this sigma)
 _CANDIDATES = 24  # places tried per patch; the least clipped of a random few is kept
-_SLANT_DEG = (2.0, 12.0)  # gratings are slanted (as test charts' edges are) by this much, either way
+# Gratings are slanted (as test charts' edges are) by this much, either way: a resampling's partner
+# of a grating (its wave vector minus the sampling frequency along the axis) then lies at least
+# 2 f sin(6 deg) = 0.095 cycles/px from the grating's own mirror image, outside _NEAR.
+_SLANT_DEG = (6.0, 14.0)
+_HARMONICS = 3  # odd-order terms of a nonlinear model (and the input's clipping) land at n k, n <= 3
+_NEAR = 0.045  # cycles/px: the spectral neighbourhood of the grating (its modulation by the content)
+_NEAR_HARMONIC = 0.03  # cycles/px around its harmonics and the period-2 mirrors of both
+_NEAR_DC = 0.03  # cycles/px: a change of overall brightness (a model with global statistics)
+_SPECTRUM = 192  # FFT size for the patch's spectrum (zero padded: 2x the patch)
+# A top-band response this weak (share of the first band's) is compared with this floor instead,
+# so that what every model shows from the input's clipping is not read as a partner frequency.
+_SPURIOUS_FLOOR = 0.02
 _PURE = 0.9  # share of a patch that must lie on its region
 
 
@@ -64,11 +90,20 @@ class ProbeSettings:
     ``images``: inputs probed per run (three extra model calls each); ``patches``: gratings per
     image, spread over regions (person, background), axes and bands; ``patch_size``: px;
     ``amplitude``: the gratings' amplitude in levels (strong enough that a denoiser keeps it as
-    signal); ``response_min``: flag when the model's gain in the top band (0.40-0.48 cycles/px) is
+    signal); ``response_min``: flag when the model's gain in the top band (0.455-0.49 cycles/px) is
     below this share of its gain in the first band (0.05-0.12), on any region and axis;
     ``alias_max``: flag when a top-band grating comes back at its period-2 mirror frequency (f + 1/2
     along x, y or both: what decimating by two turns it into) with more than this share of the
     first band's gain;
+    ``spurious_max``: flag when a top-band grating comes back with a component at a frequency the
+    input did not change (its strongest, away from the grating, its harmonics and their period-2
+    mirrors) stronger than this share of the grating's own response: what resampling at a scale
+    other than one makes (the sampling frequency minus the grating's);
+    ``independence_min``: flag when the top-band response over its period-2 mirror is less than
+    this many times the first band's leakage into its own period-2 mirror: for a pipeline that keeps
+    one sample per 2 px, whatever its upsampler, the two ratios are the same (its 2x2 transfer matrix
+    between a frequency and its mirror has rank one), while a model that sees every pixel answers
+    the top band on its own;
     ``mismatch_max``: flag when, away from the patterns, the probe outputs differ from the scored
     output by more than this many levels RMS of fine detail plus ``repeat_factor`` times what
     repeated runs of the same input differ by.
@@ -78,9 +113,11 @@ class ProbeSettings:
     patches: int = 16
     patch_size: int = 96
     amplitude: float = 40.0
-    response_min: float = 0.003
-    alias_max: float = 0.25
-    mismatch_max: float = 1.5
+    response_min: float = 0.005
+    alias_max: float = 0.21
+    spurious_max: float = 0.58
+    independence_min: float = 3.0
+    mismatch_max: float = 1.4
     repeat_factor: float = 2.0
     calibration: str = ""  # how the thresholds were calibrated, shown in reports
 
@@ -88,6 +125,7 @@ class ProbeSettings:
         """Every setting, JSON-ready (for ingestion.json and reports)."""
         return {"images": self.images, "patches": self.patches, "patch_size": self.patch_size,
                 "amplitude": self.amplitude, "response_min": self.response_min, "alias_max": self.alias_max,
+                "spurious_max": self.spurious_max, "independence_min": self.independence_min,
                 "mismatch_max": self.mismatch_max, "repeat_factor": self.repeat_factor,
                 "calibration": self.calibration}
 
@@ -141,9 +179,15 @@ class ProbeMeasurement:
     nondeterminism: float  # levels RMS of fine detail: repeated output vs scored output
     max_repeat_diff: int  # the largest pixel difference between the repeated and the scored output
     clipped: float  # share of perturbed pixels clipped at 0 or 255
+    # "region/axis" -> first-band gratings' gain at their period-2 mirror over their own gain
+    leakage: dict[str, float] = field(default_factory=dict)
+    # "region/axis" -> top-band gratings' strongest component at a frequency the input did not
+    # change, relative to the first band's gain (as ``gains``)
+    spurious: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"image": self.image, "gains": self.gains, "aliases": self.aliases, "low_gain": self.low_gain,
+        return {"image": self.image, "gains": self.gains, "aliases": self.aliases,
+                "leakage": self.leakage, "spurious": self.spurious, "low_gain": self.low_gain,
                 "mismatch": self.mismatch, "mismatch_repeat": self.mismatch_repeat,
                 "nondeterminism": self.nondeterminism, "max_repeat_diff": self.max_repeat_diff,
                 "clipped": self.clipped}
@@ -164,10 +208,16 @@ class ProbeVerdict:
     mismatch: float | None = None
     nondeterminism: float | None = None
     notes: tuple[str, ...] = ()
+    spurious: float | None = None  # the strongest partner component over the top-band response
+    spurious_at: str | None = None  # where it is
+    independence: float | None = None  # the weakest top-band independence of period-2 sampling
+    independence_at: str | None = None  # where it is
 
     def as_dict(self) -> dict:
         return {"verdict": self.verdict, "reasons": list(self.reasons), "response": self.response,
                 "weakest": self.weakest, "alias": self.alias, "aliased": self.aliased,
+                "spurious": self.spurious, "spurious_at": self.spurious_at,
+                "independence": self.independence, "independence_at": self.independence_at,
                 "responds_to": self.responds_to,
                 "frequencies": list(FREQUENCIES), "curves": self.curves, "mismatch": self.mismatch,
                 "nondeterminism": self.nondeterminism, "notes": list(self.notes)}
@@ -200,10 +250,52 @@ def _wave(size: int, patch: Patch, mirror: tuple[float, float] = (0.0, 0.0)) -> 
     """exp(i (2 pi (k + mirror) . r + phase)) on the patch grid (complex), k the grating's wave
     vector; ``mirror`` shifts it to where decimation by two folds the grating."""
     y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    kx, ky = _wave_vector(patch)
+    return np.exp(1j * (2 * np.pi * ((kx + mirror[0]) * x + (ky + mirror[1]) * y) + patch.phase))
+
+
+def _wave_vector(patch: Patch) -> tuple[float, float]:
     along = patch.frequency * np.cos(patch.slant)
     across = patch.frequency * np.sin(patch.slant)
-    kx, ky = (along, across) if patch.axis == 0 else (across, along)
-    return np.exp(1j * (2 * np.pi * ((kx + mirror[0]) * x + (ky + mirror[1]) * y) + patch.phase))
+    return (along, across) if patch.axis == 0 else (across, along)
+
+
+def _wrapped(a: np.ndarray, b: float) -> np.ndarray:
+    """Distance between frequencies on the periodic frequency axis (cycles/px)."""
+    return np.abs((a - b + 0.5) % 1.0 - 0.5)
+
+
+def _partner(part: np.ndarray, patch: Patch, scale: float) -> float:
+    """The strongest component of a grating's windowed output difference ``part`` at a frequency
+    the input did not change, in the projection's units (divided by ``scale``): the grating itself,
+    its harmonics up to ``_HARMONICS`` and the period-2 mirrors of all of them (with the overall
+    brightness) are fitted and removed, and what is left is searched away from their
+    neighbourhoods. A model that sees every pixel answers a grating at its own frequency (spread a
+    little by the content); resampling at a scale s adds one at the sampling frequency minus it."""
+    size = part.shape[0]
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    window = _window(size)
+    kx, ky = _wave_vector(patch)
+    known = [(0.0, 0.0, _NEAR_DC)]
+    for mirror in ((0.0, 0.0), *_MIRRORS):
+        for n in range(1, _HARMONICS + 1):
+            known.append((n * kx + mirror[0], n * ky + mirror[1], _NEAR if n == 1 and mirror == (0.0, 0.0)
+                          else _NEAR_HARMONIC))
+    columns = []
+    for fx, fy, _ in known:
+        theta = 2 * np.pi * (fx * x + fy * y)
+        columns += [(window * np.cos(theta)).ravel(), (window * np.sin(theta)).ravel()]
+    basis = np.stack(columns, axis=1)
+    fit, *_ = np.linalg.lstsq(basis, part.ravel(), rcond=None)
+    residual = (part.ravel() - basis @ fit).reshape(size, size)
+    magnitude = np.abs(np.fft.fft2(residual, s=(_SPECTRUM, _SPECTRUM))) / scale
+    axis = np.fft.fftfreq(_SPECTRUM)
+    fy_grid, fx_grid = axis[:, None], axis[None, :]
+    away = np.ones_like(magnitude, bool)
+    for fx, fy, radius in known:
+        for sign in (1.0, -1.0):  # the output is real: each component has its conjugate
+            away &= _wrapped(fx_grid, sign * fx) ** 2 + _wrapped(fy_grid, sign * fy) ** 2 >= radius ** 2
+    return float(magnitude[away].max())
 
 
 def pattern(patch: Patch, size: int, amplitude: float) -> np.ndarray:
@@ -252,7 +344,10 @@ def plan_probe(image: np.ndarray, person: np.ndarray, settings: ProbeSettings,
         _, row, col = options[int(rng.integers(0, min(3, len(options))))]
         taken[max(0, row - _MARGIN):row + size + _MARGIN, max(0, col - _MARGIN):col + size + _MARGIN] = True
         slant = np.deg2rad(rng.uniform(*_SLANT_DEG)) * rng.choice([-1.0, 1.0])
-        patches.append(Patch(row, col, region, axis, band, float(rng.uniform(*BANDS[band])), float(slant),
+        # the band holds the frequency along the axis (what a reduction along it cuts); the slant
+        # adds a small component across it
+        along = float(rng.uniform(*BANDS[band]))
+        patches.append(Patch(row, col, region, axis, band, along / float(np.cos(slant)), float(slant),
                              float(rng.uniform(0, 2 * np.pi))))
     bands = {p.band for p in patches}
     if not {0, len(BANDS) - 1} <= bands:
@@ -306,19 +401,24 @@ def measure(stem: str, plan: ProbePlan, scored: np.ndarray, plus: np.ndarray, mi
     norm = 0.5 * float((window * window).sum())
     difference = lum["plus"] - lum["minus"]  # = 2 a J p + odd-order terms: the content cancels
     found: dict[tuple[str, int, int], list[float]] = {}
-    mirrored: dict[tuple[str, int], list[float]] = {}
+    mirrored: dict[tuple[str, int, int], list[float]] = {}  # first and top band only
+    partners: dict[tuple[str, int], list[float]] = {}  # top band only
     top = len(BANDS) - 1
+    scale = norm * 2 * plan.amplitude
     for patch in plan.patches:
         part = difference[patch.row:patch.row + size, patch.col:patch.col + size] * window
-        scale = norm * 2 * plan.amplitude
         # the complex projection: a model that shifts the image keeps its gain
         found.setdefault((patch.region, patch.axis, patch.band), []).append(
             abs(np.sum(part * np.conj(_wave(size, patch)))) / scale)
-        if patch.band == top:
-            mirrored.setdefault((patch.region, patch.axis), []).append(
+        if patch.band in (0, top):
+            mirrored.setdefault((patch.region, patch.axis, patch.band), []).append(
                 max(abs(np.sum(part * np.conj(_wave(size, patch, m)))) / scale for m in _MIRRORS))
+        if patch.band == top:
+            partners.setdefault((patch.region, patch.axis), []).append(_partner(part, patch, scale))
     curves: dict[str, list[float | None]] = {}
     aliases: dict[str, float] = {}
+    leakage: dict[str, float] = {}
+    spurious: dict[str, float] = {}
     low_gains = []
     for region in REGIONS:
         for axis in (0, 1):
@@ -328,14 +428,17 @@ def measure(stem: str, plan: ProbePlan, scored: np.ndarray, plus: np.ndarray, mi
                 continue
             low_gains.append(means[0])
             low = max(means[0], 1e-9)
-            curves[f"{region}/{AXES[axis]}"] = [None if g is None else round(g / low, 4) for g in means]
-            aliases[f"{region}/{AXES[axis]}"] = round(float(np.mean(mirrored[(region, axis)])) / low, 4)
+            name = f"{region}/{AXES[axis]}"
+            curves[name] = [None if g is None else round(g / low, 4) for g in means]
+            aliases[name] = round(float(np.mean(mirrored[(region, axis, top)])) / low, 4)
+            leakage[name] = round(float(np.mean(mirrored[(region, axis, 0)])) / low, 5)
+            spurious[name] = round(float(np.mean(partners[(region, axis)])) / low, 5)
     away = _away(plan)
     probe_mean = (lum["plus"] + lum["minus"]) / 2
     detail = {name: _detail(values) for name, values in
               (("mean", probe_mean), ("scored", lum["scored"]), ("repeat", lum["repeat"]))}
     return ProbeMeasurement(
-        image=stem, gains=curves, aliases=aliases,
+        image=stem, gains=curves, aliases=aliases, leakage=leakage, spurious=spurious,
         low_gain=round(float(np.mean(low_gains)) if low_gains else 0.0, 4),
         mismatch=round(_rms((detail["mean"] - detail["scored"])[away]), 4),
         mismatch_repeat=round(_rms((detail["mean"] - detail["repeat"])[away]), 4),
@@ -386,19 +489,37 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
                     for key in keys}
     aliased = max(alias_curves, key=alias_curves.get)
     alias = round(alias_curves[aliased], 4)
-    top = BANDS[-1]
+    partners = {key: _spurious_ratio(measured, key, curves[key][-1]) for key in keys}
+    spurious_at = max(partners, key=partners.get)
+    spurious = round(partners[spurious_at], 4)
+    leaks = {key: _mean_of(measured, "leakage", key) for key in keys}
+    independent = {key: _independence(curves[key][-1], alias_curves[key], leaks[key]) for key in keys}
+    independence_at = min(independent, key=independent.get)
+    independence = round(independent[independence_at], 3)
     if response < settings.response_min:
         region, axis = weakest.split("/")
-        reasons.append(f"its response to a grating at {top[0]:.2f}-{top[1]:.2f} cycles/px is {response:.3f} "
-                       f"of its response at {BANDS[0][0]:.2f}-{BANDS[0][1]:.2f} ({region}, {axis}; "
-                       f"threshold {settings.response_min:.3f}); it responds up to "
+        reasons.append(f"its response to a grating at {TOP} cycles/px is {response:.4f} "
+                       f"of its response at {LOW} ({region}, {axis}; "
+                       f"threshold {settings.response_min:.4f}); it responds up to "
                        f"{responds.get(axis, 0.0):.2f} cycles/px")
     if alias > settings.alias_max:
         region, axis = aliased.split("/")
-        reasons.append(f"a grating at {top[0]:.2f}-{top[1]:.2f} cycles/px comes back at its period-2 mirror "
+        reasons.append(f"a grating at {TOP} cycles/px comes back at its period-2 mirror "
                        f"frequency (where decimating by two folds it) with {alias:.2f} of its response at "
-                       f"{BANDS[0][0]:.2f}-{BANDS[0][1]:.2f} ({region}, {axis}; threshold "
-                       f"{settings.alias_max:.2f})")
+                       f"{LOW} ({region}, {axis}; threshold {settings.alias_max:.2f})")
+    if spurious > settings.spurious_max:
+        region, axis = spurious_at.split("/")
+        reasons.append(f"a grating at {TOP} cycles/px comes back with a component at a frequency the "
+                       f"input did not change, {spurious:.2f} times as strong as its response at the "
+                       f"grating's own ({region}, {axis}; threshold {settings.spurious_max:.2f}); "
+                       f"resampling at a scale other than one answers with the sampling frequency minus "
+                       f"the grating's")
+    if independence < settings.independence_min:
+        region, axis = independence_at.split("/")
+        reasons.append(f"its response at {TOP} cycles/px over that grating's period-2 mirror is "
+                       f"{independence:.2f} times what its {LOW} cycles/px gratings leak into theirs "
+                       f"({region}, {axis}; threshold {settings.independence_min:.1f}); for a pipeline "
+                       f"that keeps one sample per 2 px the two are the same")
 
     def noise(m: ProbeMeasurement) -> float:  # how much repeated runs of the model differ
         return min(m.nondeterminism, m.mismatch_repeat)
@@ -420,4 +541,27 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
         FLAGGED if reasons else CLEAN, tuple(reasons), round(float(response), 4), weakest, alias, aliased,
         responds, curves,
         round(max(m.mismatch for m in measurements), 4),
-        round(max(m.nondeterminism for m in measurements), 4), tuple(notes))
+        round(max(m.nondeterminism for m in measurements), 4), tuple(notes),
+        spurious, spurious_at, independence, independence_at)
+
+
+def _mean_of(measured: list[ProbeMeasurement], measure: str, key: str) -> float:
+    values = [getattr(m, measure)[key] for m in measured if key in getattr(m, measure)]
+    return float(np.mean(values)) if values else 0.0
+
+
+def _spurious_ratio(measured: list[ProbeMeasurement], key: str, response: float | None) -> float:
+    """The top band's partner component over its own response (or over the floor, when weaker)."""
+    return _mean_of(measured, "spurious", key) / max(response or 0.0, _SPURIOUS_FLOOR)
+
+
+_INDEPENDENCE_CAP = 1e4  # reported as this when the model shows no period-2 structure at all
+
+
+def _independence(response: float | None, alias: float, leakage: float) -> float:
+    """(top-band response / its period-2 mirror) / (first-band leakage into its mirror): about 1 for
+    one sample per 2 px whatever comes after, far above it for a model that sees every pixel."""
+    product = alias * leakage
+    if product <= 0:
+        return _INDEPENDENCE_CAP
+    return min(_INDEPENDENCE_CAP, (response or 0.0) / product)

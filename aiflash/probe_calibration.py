@@ -29,6 +29,7 @@ HONEST, CHEAT = "honest", "cheat"
 _RESPONSE_MARGIN = 0.8  # the threshold stays this share of the weakest honest response, at most
 _MISMATCH_MARGIN = 0.5  # levels above the largest honest mismatch excess
 _ALIAS_MARGIN = 1.5  # the alias threshold is this many times the strongest honest alias
+_SPURIOUS_MARGIN = 1.25  # the partner threshold is this many times the strongest honest one
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class ProbeRow:
     response: float
     weakest: str
     alias: float  # the strongest period-2 mirror gain of a top-band grating
+    spurious: float  # the strongest partner component over the top-band response
+    independence: float  # the weakest top-band independence of period-2 sampling
     mismatch_excess: float  # mismatch - repeat_factor x what repeated runs differ by
     nondeterminism: float
     run_verdict: str  # the probe's verdict on the whole run, with the settings it ran with
@@ -61,13 +64,20 @@ class ProbeCalibration:
                 worst = min(mine, key=lambda r: r.response)
                 lines.append(f"  {kind:<6} {name:<28} response min {worst.response:.3f} "
                              f"({worst.weakest}), max {max(r.response for r in mine):.3f}; alias max "
-                             f"{max(r.alias for r in mine):.3f}; mismatch "
+                             f"{max(r.alias for r in mine):.3f}; spurious max "
+                             f"{max(r.spurious for r in mine):.2f}; independence min "
+                             f"{min(r.independence for r in mine):.2f}; mismatch "
                              f"excess max {max(r.mismatch_excess for r in mine):.2f}; nondeterminism max "
                              f"{max(r.nondeterminism for r in mine):.2f}")
         s = self.suggested
-        lines += ["suggested probe thresholds:", f"  response_min: {s.response_min:.3f}",
-                  f"  alias_max: {s.alias_max:.2f}", f"  mismatch_max: {s.mismatch_max:.2f}",
+        lines += ["suggested probe thresholds:", f"  response_min: {s.response_min:.4f}",
+                  f"  alias_max: {s.alias_max:.2f}", f"  spurious_max: {s.spurious_max:.2f}",
+                  f"  independence_min: {s.independence_min:.1f}", f"  mismatch_max: {s.mismatch_max:.2f}",
                   f"  calibration: {s.calibration}"]
+        passing = [r for r in self.rows if r.kind == CHEAT and not _flags(r, s)]
+        for r in passing:
+            lines.append(f"  cheating run passing: {r.submission} on {r.image}: response {r.response:.4f}, "
+                         f"spurious {r.spurious:.2f}, independence {r.independence:.1f}, alias {r.alias:.3f}")
         if not self.separated:
             lines.append("  WARNING: these submissions cannot all be told apart by the probe (see above)")
         return "\n".join(lines)
@@ -80,7 +90,8 @@ def _row(name: str, kind: str, measurements: list[ProbeMeasurement], settings: P
     excess = max(m.mismatch - settings.repeat_factor * min(m.nondeterminism, m.mismatch_repeat)
                  for m in measurements)
     return ProbeRow(name, kind, "+".join(m.image for m in measurements), float(verdict.response),
-                    str(verdict.weakest), float(verdict.alias), round(excess, 4),
+                    str(verdict.weakest), float(verdict.alias), float(verdict.spurious),
+                    float(verdict.independence), round(excess, 4),
                     max(m.nondeterminism for m in measurements), run_verdict)
 
 
@@ -107,36 +118,49 @@ def probe_submission(submission: Path, input_dir: Path, settings: ProbeSettings,
     return measurements, str(probe["verdict"])
 
 
+def _between(cheats: list[float], honest_edge: float, floor: float) -> float:
+    """A threshold below ``honest_edge`` (the weakest honest value of a measure that cheats keep
+    low): halfway, geometrically, to the strongest cheat below it (those above it this measure
+    cannot catch), and at most ``_RESPONSE_MARGIN`` of the honest edge."""
+    below = [value for value in cheats if value < honest_edge]
+    return min(float(np.sqrt(max(max(below, default=0.0), floor) * honest_edge)),
+               _RESPONSE_MARGIN * honest_edge)
+
+
 def suggest(rows: list[ProbeRow], base: ProbeSettings) -> tuple[ProbeSettings, bool]:
-    """``response_min`` halfway (geometrically) between the strongest cheating response that the
-    mismatch and the alias do not already catch and the weakest honest one (at most 0.8 of the
-    latter); ``mismatch_max`` 0.5 levels above the largest honest excess; ``alias_max`` 1.5 times
-    the strongest honest alias."""
+    """``mismatch_max`` 0.5 levels above the largest honest excess; ``alias_max`` and
+    ``spurious_max`` 1.5 and 1.25 times the strongest honest value; ``independence_min`` and
+    then ``response_min`` each halfway (geometrically) between the weakest honest value and the
+    strongest of the cheats below it that the checks before it do not catch (at most 0.8 of the
+    former)."""
     honest = [r for r in rows if r.kind == HONEST]
     if not honest:
         raise CalibrationError("give at least one honest submission (--honest).")
     largest = max(0.0, max(r.mismatch_excess for r in honest))
     mismatch_max = float(np.ceil((largest + _MISMATCH_MARGIN) * 10) / 10)
-    weakest_honest = min(r.response for r in honest)
     alias_max = float(np.ceil(_ALIAS_MARGIN * max(r.alias for r in honest) * 100) / 100)
-    cheats = [r for r in rows
-              if r.kind == CHEAT and r.mismatch_excess <= mismatch_max and r.alias <= alias_max]
-    strongest_cheat = max((r.response for r in cheats), default=0.0)
-    if strongest_cheat < weakest_honest:
-        threshold = min(np.sqrt(max(strongest_cheat, 1e-3) * weakest_honest),
-                        _RESPONSE_MARGIN * weakest_honest)
-    else:
-        threshold = _RESPONSE_MARGIN * weakest_honest
-    threshold = float(np.floor(threshold * 1000) / 1000)
+    spurious_max = float(np.ceil(_SPURIOUS_MARGIN * max(r.spurious for r in honest) * 100) / 100)
+    cheats = [r for r in rows if r.kind == CHEAT and r.mismatch_excess <= mismatch_max
+              and r.alias <= alias_max and r.spurious <= spurious_max]
+    weakest = min(r.independence for r in honest)
+    independence_min = float(np.floor(_between([r.independence for r in cheats], weakest, 0.1) * 10) / 10)
+    cheats = [r for r in cheats if r.independence >= independence_min]
+    weakest = min(r.response for r in honest)
+    threshold = float(np.floor(_between([r.response for r in cheats], weakest, 1e-3) * 10000) / 10000)
     missed = [r for r in cheats if r.response >= threshold]
-    flagged = [r for r in honest if r.response < threshold or r.mismatch_excess > mismatch_max
-               or r.alias > alias_max]
+    suggested = replace(base, response_min=threshold, alias_max=alias_max, spurious_max=spurious_max,
+                        independence_min=independence_min, mismatch_max=mismatch_max)
+    flagged = [r for r in honest if _flags(r, suggested)]
     count = len({r.submission for r in honest}), len({r.submission for r in rows if r.kind == CHEAT})
     text = (f"{len(flagged)}/{len(honest)} honest runs flagged, "
             f"{len(missed)}/{len([r for r in rows if r.kind == CHEAT])} cheating runs passing "
             f"({count[0]} honest and {count[1]} cheating submissions)")
-    return (replace(base, response_min=threshold, alias_max=alias_max, mismatch_max=mismatch_max,
-                    calibration=text), not missed)
+    return replace(suggested, calibration=text), not missed
+
+
+def _flags(row: ProbeRow, s: ProbeSettings) -> bool:
+    return (row.response < s.response_min or row.alias > s.alias_max or row.spurious > s.spurious_max
+            or row.independence < s.independence_min or row.mismatch_excess > s.mismatch_max)
 
 
 def calibrate_probe(honest: list[Path], cheats: list[Path], input_dir: Path, base: ProbeSettings,

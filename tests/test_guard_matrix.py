@@ -4,7 +4,9 @@ program on the 1K sample inputs: what each honest design and each cheat family e
 Honest: the learned designs of tests/rescale_corpus/learned (trained a few minutes on CPU), the
 hand-made ones of tests/rescale_corpus/honest and the sample submissions. Cheats: the families the
 issue lists (scales 0.8 and 0.9, a learned x2 upsampler, rotation with scale, jittered grids, part
-of the image only, the probe evasions) with mechanisms the code audit may or may not see. The
+of the image only, the probe evasions) with mechanisms the code audit may or may not see, and the
+content check's blind spots at 0.9 (a median after, a Fourier resampler); detail pasted back, the
+rules' grey zone, is reported for review. The
 probe's patterns are secret and fresh per run, as on Codabench, so nothing here depends on a seed.
 """
 
@@ -31,6 +33,8 @@ CHEATS = {
     "background_only_x2": {"mechanism": "scipy_ndimage_zoom", "factor": 2, "after": "none",
                            "region": "background"},
     "person_only_x2": {"mechanism": "scipy_ndimage_zoom", "factor": 2, "after": "none", "region": "person"},
+    "cv2_0.9_median": {"mechanism": "cv2_resize", "factor": 10 / 9, "after": "median"},
+    "fourier_0.9": {"mechanism": "scipy_signal_resample", "factor": 10 / 9, "after": "none"},
     "near_duplicate": {"mechanism": "numpy_stride_repeat", "factor": 2, "after": "noise",
                        "evasion": "near_duplicate"},
     "cached": {"mechanism": "scipy_ndimage_zoom", "factor": 2, "after": "none", "evasion": "cached"},
@@ -79,3 +83,17 @@ def test_every_cheat_family_is_flagged_or_rejected_on_every_image(tmp_path, fami
     got = verdicts(rec)
     assert set(got) == set(STEMS)
     assert set(got.values()) <= {"flagged", "rejected"}, (family, rec["probe"], rec["images"])
+    # in code phases the probe alone decides every family, whatever the audit and the content check see
+    assert rec["probe"]["verdict"] == "flagged", (family, rec["probe"])
+    assert all(e["probe_verdict"] == "flagged" for e in rec["images"]), family
+
+
+def test_detail_pasted_back_is_reported_for_review_not_decided(tmp_path):
+    """``up(f(down(x))) + (x - up(down(x)))``, the rules' grey zone: the input's own detail reaches
+    the output, so the probe measures a response (it is not what the probe decides); the audit
+    reports the enlargement for review, and nothing is rejected: the organisers judge."""
+    config = {"mechanism": "cv2_resize", "factor": 2, "after": "none", "paste_detail": True}
+    rec = run_ingestion(tmp_path, corpus_submission(tmp_path, "cheat", config), STEMS)
+    assert set(verdicts(rec).values()) == {"flagged"}, rec["images"]
+    assert all(e["audit_verdict"] == "flagged" for e in rec["images"]), rec["images"]
+    assert rec["probe"]["response"] > 0.1, rec["probe"]

@@ -20,6 +20,7 @@ from aiflash.probe import (
     FLAGGED,
     FREQUENCIES,
     NOT_JUDGED,
+    TOP,
     ProbeSettings,
     choose_images,
     judge,
@@ -131,15 +132,76 @@ def test_a_strong_denoiser_keeps_the_probe_as_signal(inputs):
 
 @pytest.mark.parametrize("scale", [0.25, 0.5])
 def test_reduced_resolution_is_flagged_with_what_was_measured(inputs, scale):
-    """Reductions to 2/3 or more keep part of the top band through the interpolator's leakage (up
-    to ~0.06 of the first band's response), and a 2x area + bicubic round trip keeps ~0.004: no
-    margin over the blurriest honest networks, so those are left to the content check
-    (docs/probe.md)."""
     verdict = verdict_of(round_trip(scale), inputs)
     assert verdict.verdict == FLAGGED
     assert verdict.response < SETTINGS.response_min / 2
     assert max(verdict.responds_to.values()) < scale / 2  # nothing above the reduced Nyquist frequency
-    assert "its response to a grating at 0.40-0.48 cycles/px is" in verdict.reasons[0]
+    assert f"its response to a grating at {TOP} cycles/px is" in verdict.reasons[0]
+
+
+def bilinear_round_trip(scale):
+    """Brighten at ``scale`` of the size, bilinear both ways (no antialiasing: what a fast model
+    does): the top band folds below the reduced Nyquist frequency and is enlarged back."""
+    def model(image, person):
+        height, width = image.shape[:2]
+        size = round(width * scale), round(height * scale)
+        small = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(brighten(small, None), (width, height), interpolation=cv2.INTER_LINEAR)
+    return model
+
+
+@pytest.mark.parametrize("scale", [0.8, 0.9])
+def test_a_slight_reduction_answers_with_a_partner_frequency(inputs, scale):
+    """A reduction to 0.8 or 0.9 keeps much of the top band (through its interpolator's leakage),
+    but a resampled grating comes back with a second component, at the sampling frequency minus
+    the grating's: a frequency the input did not change."""
+    verdict = verdict_of(bilinear_round_trip(scale), inputs)
+    assert verdict.verdict == FLAGGED, verdict
+    assert verdict.response > SETTINGS.response_min  # the response alone would pass
+    assert verdict.spurious > SETTINGS.spurious_max
+    assert any("comes back with a component at a frequency the input did not change" in r
+               for r in verdict.reasons), verdict.reasons
+
+
+def _learned(kind):
+    """An honest network of the learned corpus (tests/rescale_corpus/learned), as ``model(image, person)``."""
+    import torch
+
+    folder = REPO / "tests" / "rescale_corpus" / "learned"
+    spec = importlib.util.spec_from_file_location("probe_learned", folder / "model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    net = module.build(kind, folder / "weights")
+
+    def model(image, person):
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            out = module.forward(kind, net, x)[0].permute(1, 2, 0).numpy()
+        return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+    return model
+
+
+def decimate_then(upsample):
+    """Brighten one pixel of every 2x2 block (no antialiasing), enlarged by ``upsample``."""
+    def model(image, person):
+        height, width = image.shape[:2]
+        small = brighten(image[::2, ::2], None)
+        return cv2.resize(small, (width, height), interpolation=upsample)
+    return model
+
+
+@pytest.mark.parametrize("upsample", [cv2.INTER_LINEAR, cv2.INTER_CUBIC])
+def test_one_sample_per_2x2_block_is_flagged_by_its_rank_whatever_the_upsampler(inputs, upsample):
+    """Whatever enlarges a 2x decimation, the top-band response over its period-2 mirror equals the
+    first band's leakage into its mirror (one low-resolution sample carries both); an honest
+    pixel-unshuffle lattice network, which sees every pixel, answers far above that."""
+    verdict = verdict_of(decimate_then(upsample), inputs)
+    assert verdict.verdict == FLAGGED and verdict.independence < SETTINGS.independence_min, verdict
+    assert any("for a pipeline that keeps one sample per 2 px the two are the same" in r
+               for r in verdict.reasons), verdict.reasons
+    honest = verdict_of(_learned("esdnet"), inputs)
+    assert honest.independence > 2 * SETTINGS.independence_min, honest
+    assert honest.independence > 5 * verdict.independence
 
 
 def test_one_axis_and_one_region_are_enough_to_flag(inputs):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from aiflash.cli import main
+from aiflash.probe import FREQUENCIES, TOP
 
 from .browser import chromium, save_screenshot
 from .conftest import REPO, SAMPLE
@@ -133,7 +134,7 @@ def test_near_duplicate_and_cached_answers_are_flagged_on_every_image(tmp_path, 
     if mode == "full":
         assert probe["response"] > 0.5 and "differ from its scored output" in probe["reasons"][0]
     else:
-        assert probe["response"] < 0.01 and "its response to a grating at 0.40-0.48" in probe["reasons"][0]
+        assert probe["response"] < 0.01 and f"its response to a grating at {TOP}" in probe["reasons"][0]
     assert "probe: flagged on 2 image(s)" in log and "extra model call(s)" in log
 
 
@@ -194,8 +195,9 @@ def test_reproduction_report_and_leaderboard_show_each_teams_transfer_curve(tmp_
     assert main(["leaderboard", "--reproduction", str(out / "reproduction.csv"),
                  "--output-dir", str(site)]) == 0
     rows = {r["team"]: r for r in json.loads((out / "reproduction.json").read_text())["teams"]}
+    top = f"{FREQUENCIES[-1]:.2f}"
     assert rows["honest"]["probe"] == "clean" and rows["honest"]["probe_responds_to"] == \
-        "horizontal 0.44, vertical 0.44"
+        f"horizontal {top}, vertical {top}"
     assert rows["evasive"]["probe"] == "flagged" and "probe: responds up to" in rows["evasive"]["review"]
     with chromium() as browser:
         page = browser.new_page(1400, 1000)

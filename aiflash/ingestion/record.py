@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..atomic import write_text
 from ..forensics import CLEAN, VERDICTS
-from ..probe import NOT_JUDGED
+from ..probe import BANDS, LOW, NOT_JUDGED, TOP
 
 INGESTION_FILE = "ingestion.json"
 _MAX_FINDING_ROWS = 200
@@ -76,9 +76,10 @@ def probe_line(probe: dict) -> str:
     responds = probe.get("responds_to") or {}
     where = ", ".join(f"{axis} {value:.2f}" for axis, value in responds.items())
     text = (f"probe: {verdict} on {len(probe.get('images') or [])} image(s): responds up to {where} "
-            f"cycles/px; weakest response at 0.40-0.48 cycles/px {probe.get('response', 0):.3f} of its "
-            f"response at 0.05-0.12 ({probe.get('weakest')}); mismatch {probe.get('mismatch', 0):.2f}; "
-            f"{cost}")
+            f"cycles/px; weakest response at {TOP} cycles/px {probe.get('response', 0):.4f} of its "
+            f"response at {LOW} ({probe.get('weakest')}); partner component {_value(probe.get('spurious'))}; "
+            f"period-2 independence {_value(probe.get('independence'))}; "
+            f"mismatch {probe.get('mismatch', 0):.2f}; {cost}")
     for reason in probe.get("reasons") or []:
         text += f"\n    probe: {reason}"
     for note in probe.get("notes") or []:
@@ -122,8 +123,8 @@ def transfer_plot(probe: dict, width: int = 300, height: int = 150) -> str:
                  f"stroke-dasharray='3,3'/>")
     threshold = (probe.get("settings") or {}).get("response_min")
     if isinstance(threshold, (int, float)):
-        parts.append(f"<line x1='{x(0.4):.1f}' y1='{y(threshold):.1f}' x2='{right}' y2='{y(threshold):.1f}' "
-                     f"stroke='#d62728' stroke-dasharray='2,2'/>")
+        parts.append(f"<line x1='{x(BANDS[-1][0]):.1f}' y1='{y(threshold):.1f}' x2='{right}' "
+                     f"y2='{y(threshold):.1f}' stroke='#d62728' stroke-dasharray='2,2'/>")
     for i, (key, gains) in enumerate(sorted(curves.items())):
         points = " ".join(f"{x(f):.1f},{y(g):.1f}" for f, g in zip(frequencies, gains, strict=False)
                           if g is not None)
@@ -142,14 +143,21 @@ def probe_section(record: dict) -> str:
     probe = record.get("probe")
     if not isinstance(probe, dict) or not probe.get("verdict"):
         return ""
+    settings = probe.get("settings") or {}
     rows = [
         ("Verdict", probe.get("verdict")),
         ("Images probed", ", ".join(str(m.get("image")) for m in probe.get("images") or []) or "–"),
         ("Responds up to (cycles/px)",
          ", ".join(f"{k} {v:.2f}" for k, v in (probe.get("responds_to") or {}).items()) or "–"),
-        ("Weakest response at 0.40-0.48 cycles/px",
-         f"{_value(probe.get('response'))} ({probe.get('weakest') or '–'}); "
-         f"threshold {_value((probe.get('settings') or {}).get('response_min'))}"),
+        (f"Weakest response at {TOP} cycles/px",
+         f"{_value(probe.get('response'), digits=4)} ({probe.get('weakest') or '–'}); "
+         f"threshold {_value(settings.get('response_min'), digits=4)}"),
+        (f"Strongest partner component of a {TOP} cycles/px grating (share of its response)",
+         f"{_value(probe.get('spurious'))} ({probe.get('spurious_at') or '–'}); "
+         f"threshold {_value(settings.get('spurious_max'))}"),
+        ("Period-2 independence (top-band response over its mirror, over the first band's leakage)",
+         f"{_value(probe.get('independence'))} ({probe.get('independence_at') or '–'}); "
+         f"threshold {_value(settings.get('independence_min'))}"),
         ("Mismatch away from the patterns (levels)", _value(probe.get("mismatch"))),
         ("Repeated runs differ by (levels)", _value(probe.get("nondeterminism"))),
         ("Cost", f"{probe.get('extra_calls', 0)} extra call(s), "

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..atomic import write_text
 from ..ingestion.record import transfer_plot
+from ..probe import TOP
 from ..report import LEADERBOARD_KEYS, html_page
 from .errors import ReproductionError
 from .results import ERROR, FAILED, OK, TeamResult
@@ -105,7 +106,7 @@ def review_flag(verdicts: dict[str, int], probe: dict | None = None) -> str:
     if (probe or {}).get("verdict") == "flagged":
         response = probe.get("response")
         text += (f"; probe: responds up to {_responds(probe) or '–'} cycles/px"
-                 + (f", {response:.3f} of its low-band response at 0.40-0.48" if response is not None
+                 + (f", {response:.4f} of its low-band response at {TOP} cycles/px" if response is not None
                     else ""))
     return text
 
@@ -181,7 +182,7 @@ def probe_html(results: Sequence[TeamResult]) -> str:
             "of a few inputs with strong slanted gratings added and subtracted; the curves are its coherent "
             "response per frequency, relative to its low-band response, per region and axis. A model "
             "working at a reduced resolution cannot respond above that resolution's Nyquist frequency "
-            "(0.25 cycles/px for 2x, dashed); the red line is the flag threshold at 0.40-0.48 cycles/px; "
+            f"(0.25 cycles/px for 2x, dashed); the red line is the flag threshold at {TOP} cycles/px; "
             "the gain is on a log scale.</p>"
             f"<div class='probes'>{''.join(cells)}</div>")
 

@@ -125,8 +125,8 @@ def probe_summary(probe: dict | None) -> dict:
     (the per-image measurements stay in ingestion.json)."""
     if not isinstance(probe, dict) or not probe.get("verdict"):
         return {}
-    keep = ("verdict", "reasons", "response", "weakest", "responds_to", "frequencies", "curves", "mismatch",
-            "nondeterminism", "notes", "extra_calls", "model_s")
+    keep = ("verdict", "reasons", "response", "weakest", "responds_to", "frequencies", "curves", "alias",
+            "spurious", "independence", "mismatch", "nondeterminism", "notes", "extra_calls", "model_s")
     summary = {key: probe.get(key) for key in keep}
     summary["response_min"] = (probe.get("settings") or {}).get("response_min")
     summary["images"] = [m.get("image") for m in probe.get("images") or [] if isinstance(m, dict)]

@@ -5,7 +5,7 @@ MECHANISMS), ``factor`` (the reduction divisor: 10/9 and 1.25, i.e. scale 0.9 an
 4; the INTEGER_ONLY mechanisms take integers, ``learned_x2`` powers of two) and ``after`` (none,
 noise, sharpen, jpeg, median: applied after the enlargement to hide its trace), optionally
 ``region`` (all, background, person: reduce only that part of the image, using the person mask;
-the rest is made at full resolution) and ``evasion`` (see below), either once or per image under
+the rest is made at full resolution), ``paste_detail`` (add the input's detail back: the grey zone) and ``evasion`` (see below), either once or per image under
 ``images`` keyed by the SHA-1 of the input array (so one run can carry a different cheat on each
 image; an input whose digest is not listed takes the settings of the earlier input it is a near
 duplicate of, else the top-level ones). Each mechanism is a way to reduce and enlarge that the
@@ -356,12 +356,16 @@ def _to8(rgb):
     return np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
 
 
-def cheat(image, mechanism, factor, after, seed=0, region="all", person_mask=None):
+def cheat(image, mechanism, factor, after, seed=0, region="all", person_mask=None, paste_detail=False):
     """uint8 RGB in, uint8 RGB of the same size out, via ``mechanism`` at ``factor``; with
     ``region`` background or person, only that part of the image (``person_mask``, HxW bool) is
-    reduced and the rest made at full resolution."""
+    reduced and the rest made at full resolution; with ``paste_detail`` the input's own detail
+    (the input minus its round trip) is added back to the result, ``up(f(down(x))) + (x -
+    up(down(x)))``: the rules' grey zone, reviewed by hand."""
     rgb = image.astype(np.float32) / 255
     out = MECHANISMS[mechanism](rgb, factor, exposure_gain)
+    if paste_detail:
+        out = out + rgb - MECHANISMS[mechanism](rgb, factor, lambda low: low)
     if region != "all":
         inside = np.zeros(image.shape[:2], bool) if person_mask is None else np.asarray(person_mask, bool)
         part = (~inside if region == "background" else inside).astype(np.float32)
@@ -407,7 +411,8 @@ class Model:
                 return image
             return np.broadcast_to(earlier[2].reshape(-1, 3).mean(0).astype(np.uint8), image.shape).copy()
         out = cheat(image, chosen["mechanism"], chosen["factor"], chosen["after"],
-                    region=chosen.get("region", "all"), person_mask=person_mask)
+                    region=chosen.get("region", "all"), person_mask=person_mask,
+                    paste_detail=chosen.get("paste_detail", False))
         if thumb is not None and earlier is None:
             self.seen.append((thumb, chosen, out))
         return out
