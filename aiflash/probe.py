@@ -113,7 +113,7 @@ class ProbeSettings:
     patches: int = 16
     patch_size: int = 96
     amplitude: float = 40.0
-    response_min: float = 0.005
+    response_min: float = 0.0038
     alias_max: float = 0.21
     spurious_max: float = 0.58
     independence_min: float = 3.0
@@ -531,6 +531,11 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
                        f"scored output of {worst.image} by {worst.mismatch:.2f} levels RMS of fine detail, "
                        f"while repeated runs differ by {noise(worst):.2f} (allowed {allowed:.2f})")
     notes = []
+    unjudged = [region for region in REGIONS if not any(key.startswith(f"{region}/") for key in keys)]
+    if unjudged:
+        notes.append(f"the {' and the '.join(unjudged)} could not be probed on these images (no room for "
+                     f"gratings of both the first and the top band there): a reduction of that region "
+                     f"alone is not measured")
     nondeterministic = [m for m in measurements if m.max_repeat_diff > 0]
     if nondeterministic:
         most = max(nondeterministic, key=lambda m: m.nondeterminism)

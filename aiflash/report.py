@@ -162,6 +162,14 @@ _MEASURE_TEXT = {  # what each content-check measure is, for the report (thresho
 }
 
 
+# What a clean verdict of the passive check does not rule out (docs/forensics.md, "What it cannot see")
+_CLEAN_IS_NOT_PROOF = ("A clean image is not proof: a reduction with noise, JPEG or a 3x3 median after "
+                       "the enlargement can leave lines below the honest decoders' level, and rotated or "
+                       "jittered sampling grids leave none. In code phases the ingestion program's "
+                       "resolution probe judges the model itself; in the final reproduction, Phase 2 "
+                       "results are compared with what the reproduced code makes.")
+
+
 def content_check_html(per_image: pd.DataFrame, profile: Profile) -> str:
     """The content check of the scored results against their inputs (when the reference data holds
     the inputs): counts of each verdict and every image with its measures."""
@@ -185,7 +193,7 @@ def content_check_html(per_image: pd.DataFrame, profile: Profile) -> str:
     return (f"<h2>Content check (resampling forensics)</h2><p class='muted'>Each result against its "
             f"input: {html.escape('; '.join(rules))}. A flag asks the organisers to review the image; it "
             f"does not change the Score, and it says what was measured, not that a resize happened: "
-            f"learned sub-pixel decoders leave lines too (docs/forensics.md). "
+            f"learned sub-pixel decoders leave lines too (docs/forensics.md). {_CLEAN_IS_NOT_PROOF} "
             f"Calibration: {html.escape(settings.false_flag_rate or 'not stated')}.</p>"
             f"<p class='content-check-counts'>{line}</p>{badge}"
             f"<div class='scroll'>{_table(table)}</div>")

@@ -126,6 +126,7 @@ def test_scoring_program_screens_results_against_the_sample_inputs(tmp_path):
     page = (out / "detailed_results.html").read_text()
     assert "Content check (resampling forensics)" in page and "2 clean, 2 flagged" in page
     assert "REVIEW: 2 image(s) flagged by the content check" in page
+    assert "A clean image is not proof" in page  # what the passive check cannot see, said where it is read
     assert json.loads((out / "scores.json").read_text())["Score"] > 0
 
 

@@ -275,6 +275,12 @@ def test_a_natural_photograph_at_native_size_is_probed():
     verdict = judge([run_probe(lambda image, mask: image, photo, person, stem="astronaut")], SETTINGS)
     assert verdict.verdict == CLEAN and verdict.response > 0.5  # a bright photo: the gratings clip
     assert plan_probe(photo[:150, :150], person[:150, :150], SETTINGS, np.random.default_rng(0)) is None
+    small = data.chelsea()  # 300x451: no room for person gratings inside a small mask
+    mask = np.zeros(small.shape[:2], bool)
+    mask[80:250, 150:300] = True
+    verdict = judge([run_probe(lambda image, m: image, small, mask, stem="chelsea")], SETTINGS)
+    assert all(key.startswith("background/") for key in verdict.curves), verdict.curves
+    assert any(note.startswith("the person could not be probed") for note in verdict.notes), verdict.notes
 
 
 def test_choose_images_and_settings():

@@ -5,10 +5,11 @@ MECHANISMS), ``factor`` (the reduction divisor: 10/9 and 1.25, i.e. scale 0.9 an
 4; the INTEGER_ONLY mechanisms take integers, ``learned_x2`` powers of two) and ``after`` (none,
 noise, sharpen, jpeg, median: applied after the enlargement to hide its trace), optionally
 ``region`` (all, background, person: reduce only that part of the image, using the person mask;
-the rest is made at full resolution), ``paste_detail`` (add the input's detail back: the grey zone) and ``evasion`` (see below), either once or per image under
-``images`` keyed by the SHA-1 of the input array (so one run can carry a different cheat on each
-image; an input whose digest is not listed takes the settings of the earlier input it is a near
-duplicate of, else the top-level ones). Each mechanism is a way to reduce and enlarge that the
+the rest is made at full resolution), ``paste_detail`` (add the input's detail back: the grey
+zone) and ``evasion`` (see below), either once or per image under ``images`` keyed by the SHA-1
+of the input array (so one run can carry a different cheat on each image; an input whose digest
+is not listed takes the settings of the earlier input it is a near duplicate of, else the
+top-level ones). Each mechanism is a way to reduce and enlarge that the
 code-level audit of the ingestion program may not see; the content check (aiflash.forensics) and
 the resolution probe judge the pixels. The low-resolution "restoration" is a global exposure gain,
 as a fast model would do.
