@@ -273,29 +273,29 @@ def _partner(part: np.ndarray, patch: Patch, scale: float) -> float:
     neighbourhoods. A model that sees every pixel answers a grating at its own frequency (spread a
     little by the content); resampling at a scale s adds one at the sampling frequency minus it."""
     size = part.shape[0]
-    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
-    window = _window(size)
     kx, ky = _wave_vector(patch)
     known = [(0.0, 0.0, _NEAR_DC)]
     for mirror in ((0.0, 0.0), *_MIRRORS):
         for n in range(1, _HARMONICS + 1):
             known.append((n * kx + mirror[0], n * ky + mirror[1], _NEAR if n == 1 and mirror == (0.0, 0.0)
                           else _NEAR_HARMONIC))
-    columns = []
-    for fx, fy, _ in known:
-        theta = 2 * np.pi * (fx * x + fy * y)
-        columns += [(window * np.cos(theta)).ravel(), (window * np.sin(theta)).ravel()]
-    basis = np.stack(columns, axis=1)
-    fit, *_ = np.linalg.lstsq(basis, part.ravel(), rcond=None)
-    residual = (part.ravel() - basis @ fit).reshape(size, size)
+    fx, fy, radius = (np.array(column)[:, None, None] for column in zip(*known, strict=True))
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    theta = 2 * np.pi * (fx * x + fy * y)
+    window = _window(size)
+    basis = np.concatenate([window * np.cos(theta), window * np.sin(theta)]).reshape(2 * len(known), -1)
+    # least squares through the normal equations (a small system; lstsq copes with coinciding
+    # frequencies, e.g. a harmonic that lands on a mirror)
+    fit = np.linalg.lstsq(basis @ basis.T, basis @ part.ravel(), rcond=None)[0]
+    residual = (part.ravel() - fit @ basis).reshape(size, size)
     magnitude = np.abs(np.fft.fft2(residual, s=(_SPECTRUM, _SPECTRUM))) / scale
     axis = np.fft.fftfreq(_SPECTRUM)
-    fy_grid, fx_grid = axis[:, None], axis[None, :]
-    away = np.ones_like(magnitude, bool)
-    for fx, fy, radius in known:
-        for sign in (1.0, -1.0):  # the output is real: each component has its conjugate
-            away &= _wrapped(fx_grid, sign * fx) ** 2 + _wrapped(fy_grid, sign * fy) ** 2 >= radius ** 2
-    return float(magnitude[away].max())
+    near = np.zeros(magnitude.shape, bool)
+    for sign in (1.0, -1.0):  # the output is real: each component has its conjugate
+        distance = (_wrapped(axis[None, None, :], sign * fx) ** 2
+                    + _wrapped(axis[None, :, None], sign * fy) ** 2)
+        near |= (distance < radius ** 2).any(axis=0)
+    return float(magnitude[~near].max())
 
 
 def pattern(patch: Patch, size: int, amplitude: float) -> np.ndarray:
@@ -395,7 +395,7 @@ def measure(stem: str, plan: ProbePlan, scored: np.ndarray, plus: np.ndarray, mi
             repeat: np.ndarray, clipped: float) -> ProbeMeasurement:
     """The model's coherent response to each of the plan's gratings and the consistency of its
     outputs (scored: f(x); plus, minus: f(x + a p), f(x - a p); repeat: f(x) again; HxWx3 uint8)."""
-    lum = {name: luminance(rgb).astype(np.float64) for name, rgb in
+    lum = {name: luminance(rgb) for name, rgb in  # float32: exact for uint8 sums and differences
            (("scored", scored), ("plus", plus), ("minus", minus), ("repeat", repeat))}
     size, window = plan.size, _window(plan.size)
     norm = 0.5 * float((window * window).sum())
@@ -406,7 +406,7 @@ def measure(stem: str, plan: ProbePlan, scored: np.ndarray, plus: np.ndarray, mi
     top = len(BANDS) - 1
     scale = norm * 2 * plan.amplitude
     for patch in plan.patches:
-        part = difference[patch.row:patch.row + size, patch.col:patch.col + size] * window
+        part = difference[patch.row:patch.row + size, patch.col:patch.col + size].astype(np.float64) * window
         # the complex projection: a model that shifts the image keeps its gain
         found.setdefault((patch.region, patch.axis, patch.band), []).append(
             abs(np.sum(part * np.conj(_wave(size, patch)))) / scale)
