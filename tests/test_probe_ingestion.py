@@ -199,6 +199,7 @@ def test_reproduction_report_and_leaderboard_show_each_teams_transfer_curve(tmp_
     assert rows["honest"]["probe"] == "clean" and rows["honest"]["probe_responds_to"] == \
         f"horizontal {top}, vertical {top}"
     assert rows["evasive"]["probe"] == "flagged" and "probe: responds up to" in rows["evasive"]["review"]
+    assert f"(response at {TOP} cycles/px 0 < " in rows["evasive"]["review"]  # which measure, against what
     with chromium() as browser:
         page = browser.new_page(1400, 1000)
         page.goto((out / "reproduction.html").as_uri())

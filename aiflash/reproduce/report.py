@@ -104,11 +104,31 @@ def review_flag(verdicts: dict[str, int], probe: dict | None = None) -> str:
         return ""
     text = f"REVIEW: {flagged} flagged, {rejected} rejected image(s)"
     if (probe or {}).get("verdict") == "flagged":
-        response = probe.get("response")
-        text += (f"; probe: responds up to {_responds(probe) or '–'} cycles/px"
-                 + (f", {response:.4f} of its low-band response at {TOP} cycles/px" if response is not None
-                    else ""))
+        text += f"; probe: responds up to {_responds(probe) or '–'} cycles/px"
+        breached = _breached(probe)
+        if breached:
+            text += f" ({', '.join(breached)})"
     return text
+
+
+def _breached(probe: dict) -> list[str]:
+    """The probe's measures beyond their thresholds, in a few words each (the reasons say more)."""
+    limits = probe.get("limits") or {}
+    checks = (("response", "response_min", "<", f"response at {TOP} cycles/px"),
+              ("spurious", "spurious_max", ">", "partner frequency"),
+              ("independence", "independence_min", "<", "period-2 independence"))
+    breached = []
+    for measure, limit, side, words in checks:
+        value, threshold = probe.get(measure), limits.get(limit)
+        if isinstance(value, (int, float)) and isinstance(threshold, (int, float)) and (
+                value < threshold if side == "<" else value > threshold):
+            breached.append(f"{words} {value:.3g} {side} {threshold:g}")
+    reasons = probe.get("reasons") or []
+    if any("differ from its scored output" in reason for reason in reasons):
+        breached.append("probe outputs differ from the scored one away from the patterns")
+    if any("failed on a probe input" in reason for reason in reasons):
+        breached.append("failed on a probe input")
+    return breached
 
 
 def build_table(results: Sequence[TeamResult], online: dict[str, tuple[str, float]] | None,

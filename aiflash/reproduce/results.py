@@ -128,7 +128,10 @@ def probe_summary(probe: dict | None) -> dict:
     keep = ("verdict", "reasons", "response", "weakest", "responds_to", "frequencies", "curves", "alias",
             "spurious", "independence", "mismatch", "nondeterminism", "notes", "extra_calls", "model_s")
     summary = {key: probe.get(key) for key in keep}
-    summary["response_min"] = (probe.get("settings") or {}).get("response_min")
+    settings = probe.get("settings") or {}
+    summary["response_min"] = settings.get("response_min")
+    summary["limits"] = {key: settings.get(key) for key in ("response_min", "spurious_max",
+                                                           "independence_min")}
     summary["images"] = [m.get("image") for m in probe.get("images") or [] if isinstance(m, dict)]
     return summary
 
