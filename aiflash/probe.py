@@ -73,8 +73,10 @@ _CANDIDATES = 24  # places tried per patch; the least clipped of a random few is
 # 2 f sin(6 deg) = 0.095 cycles/px from the grating's own mirror image, outside _NEAR.
 _SLANT_DEG = (6.0, 14.0)
 _HARMONICS = 3  # odd-order terms of a nonlinear model (and the input's clipping) land at n k, n <= 3
-_NEAR = 0.045  # cycles/px: the spectral neighbourhood of the grating (its modulation by the content)
-_NEAR_HARMONIC = 0.03  # cycles/px around its harmonics and the period-2 mirrors of both
+# cycles/px: the spectral neighbourhood of the grating and of its period-2 mirrors (a lattice
+# network answers there too), which the content they modulate spreads
+_NEAR = 0.045
+_NEAR_HARMONIC = 0.03  # cycles/px around its harmonics and their period-2 mirrors
 _NEAR_DC = 0.03  # cycles/px: a change of overall brightness (a model with global statistics)
 _SPECTRUM = 192  # FFT size for the patch's spectrum (zero padded: 2x the patch)
 # A top-band response this weak (share of the first band's) is compared with this floor instead,
@@ -277,8 +279,7 @@ def _partner(part: np.ndarray, patch: Patch, scale: float) -> float:
     known = [(0.0, 0.0, _NEAR_DC)]
     for mirror in ((0.0, 0.0), *_MIRRORS):
         for n in range(1, _HARMONICS + 1):
-            known.append((n * kx + mirror[0], n * ky + mirror[1], _NEAR if n == 1 and mirror == (0.0, 0.0)
-                          else _NEAR_HARMONIC))
+            known.append((n * kx + mirror[0], n * ky + mirror[1], _NEAR if n == 1 else _NEAR_HARMONIC))
     fx, fy, radius = (np.array(column)[:, None, None] for column in zip(*known, strict=True))
     y, x = np.mgrid[0:size, 0:size].astype(np.float64)
     theta = 2 * np.pi * (fx * x + fy * y)

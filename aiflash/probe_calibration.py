@@ -14,11 +14,12 @@ and the strongest cheating one, and ``mismatch_max`` above the largest honest ex
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from .errors import CalibrationError
 from .forensics_calibration import SHOTS, low_light_capture, photo
@@ -54,6 +55,12 @@ class ProbeCalibration:
     rows: list[ProbeRow]
     suggested: ProbeSettings
     separated: bool  # every cheat below the suggested threshold or above the mismatch one
+
+    def rows_csv(self) -> str:
+        """Every judged group as CSV, one row each, with the verdict the suggested thresholds give."""
+        table = pd.DataFrame([asdict(r) for r in self.rows])
+        table["flagged_by_suggested"] = [_flags(r, self.suggested) for r in self.rows]
+        return table.to_csv(index=False)
 
     def summary(self) -> str:
         lines = [f"{len(self.rows)} judged groups of probed images (as many as a run probes) from "

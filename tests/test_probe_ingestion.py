@@ -219,3 +219,29 @@ def test_reproduction_report_and_leaderboard_show_each_teams_transfer_curve(tmp_
         row = board.locator("#t-phase3 tbody tr", has_text="evasive")
         assert row.locator(".pill.review").is_visible() and "probe: responds up to" in row.inner_text()
         assert browser.network == []
+
+
+def test_probe_calibration_suggests_thresholds_and_lists_every_judged_pair(tmp_path, capsys):
+    """`aiflash forensics calibrate --probe` on real submissions through the ingestion program: an
+    honest one and a 2x round trip, every sample input probed and judged in pairs as a run would."""
+    import csv
+
+    from aiflash.profile import load_profile
+
+    from .test_forensics_ingestion import corpus_submission
+
+    honest = REPO / "sample_submissions" / "identity"
+    cheat = corpus_submission(tmp_path, "cheat", {"mechanism": "cv2_resize", "factor": 2, "after": "none"})
+    rows_csv, profile = tmp_path / "rows.csv", tmp_path / "probe.yaml"
+    assert main(["forensics", "calibrate", "--probe", "--honest", str(honest), "--cheat", str(cheat),
+                 "--data", str(SAMPLE), "--rows", str(rows_csv), "--write", str(profile)]) == 0
+    printed = capsys.readouterr().out
+    assert "suggested probe thresholds:" in printed and "independence_min:" in printed
+    assert "0/2 honest runs flagged, 0/2 cheating runs passing" in printed
+    rows = list(csv.DictReader(rows_csv.open()))
+    judged = [(r["kind"], r["flagged_by_suggested"]) for r in rows]
+    assert judged == [("honest", "False")] * 2 + [("cheat", "True")] * 2
+    assert all(float(r["independence"]) < 3.0 for r in rows if r["kind"] == "cheat")
+    suggested = load_profile(str(profile)).probe
+    assert suggested.independence_min > max(float(r["independence"]) for r in rows if r["kind"] == "cheat")
+    assert "0/2 honest runs flagged" in suggested.calibration

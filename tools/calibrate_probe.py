@@ -9,7 +9,7 @@ low-light. Prints the numbers that ``aiflash/profiles/default.yaml``'s ``probe:`
 (copied there by hand: rewriting that file would drop its comments); ``--write FILE`` writes them
 into a profile of its own.
 
-    python tools/calibrate_probe.py [--write my.yaml] [--only-sample]
+    python tools/calibrate_probe.py [--write my.yaml] [--rows rows.csv] [--only-sample]
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, help="write the suggested probe section into this profile")
     parser.add_argument("--only-sample", action="store_true", help="honest: the sample submissions only")
+    parser.add_argument("--rows", type=Path, help="write every judged pair of probed images to this CSV")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="calibrate-probe-") as tmp:
         honest, cheats = lay_out(Path(tmp), args.only_sample)
@@ -87,6 +88,8 @@ def main() -> int:
                    "--cheat", *map(str, cheats)]
         if args.write:
             command += ["--write", str(args.write)]
+        if args.rows:
+            command += ["--rows", str(args.rows)]
         return aiflash(command)
 
 

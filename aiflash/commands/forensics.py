@@ -6,6 +6,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from ..atomic import write_text
 from ..errors import CalibrationError
 from ..forensics import MEASURES, ForensicsSettings
 from ..forensics_calibration import (
@@ -65,6 +66,9 @@ def run_probe_calibrate(args: argparse.Namespace) -> int:
                   f"native size made low-light{' + ' + str(args.sample) if args.sample else ''}, in {data}")
         result = calibrate_probe(list(args.honest), list(args.cheat or []), data, base, seed=args.seed)
     print(result.summary())
+    if args.rows:
+        write_text(args.rows, result.rows_csv())
+        print(f"Wrote every judged group of probed images, with its measures, to {args.rows}")
     if args.write:
         write_section(args.write, "probe", result.suggested.as_record())
         print(f"Wrote the probe section of {args.write}; use it with --profile {args.write}")
@@ -112,4 +116,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calib.add_argument("--profile", default="default",
                        help="with --probe: the profile whose probe settings are the starting point")
     calib.add_argument("--seed", type=int, default=0, help="with --probe: the probe patterns' seed")
+    calib.add_argument("--rows", type=Path, metavar="ROWS.csv",
+                       help="with --probe: also write every judged group of probed images with its "
+                            "measures (one row per submission and pair of images)")
     calib.set_defaults(handler=run_calibrate)
