@@ -115,9 +115,9 @@ class ProbeSettings:
     patches: int = 16
     patch_size: int = 96
     amplitude: float = 40.0
-    response_min: float = 0.0038
+    response_min: float = 0.0014
     alias_max: float = 0.21
-    spurious_max: float = 0.58
+    spurious_max: float = 0.57
     independence_min: float = 3.0
     mismatch_max: float = 1.4
     repeat_factor: float = 2.0

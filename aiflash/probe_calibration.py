@@ -125,21 +125,22 @@ def probe_submission(submission: Path, input_dir: Path, settings: ProbeSettings,
     return measurements, str(probe["verdict"])
 
 
-def _between(cheats: list[float], honest_edge: float, floor: float) -> float:
+def _between(cheats: list[float], honest_edge: float) -> float:
     """A threshold below ``honest_edge`` (the weakest honest value of a measure that cheats keep
     low): halfway, geometrically, to the strongest cheat below it (those above it this measure
-    cannot catch), and at most ``_RESPONSE_MARGIN`` of the honest edge."""
+    cannot catch), or a tenth of the honest edge when none is within a hundredth of it; at most
+    ``_RESPONSE_MARGIN`` of the honest edge."""
     below = [value for value in cheats if value < honest_edge]
-    return min(float(np.sqrt(max(max(below, default=0.0), floor) * honest_edge)),
-               _RESPONSE_MARGIN * honest_edge)
+    cheat_edge = max(max(below, default=0.0), honest_edge / 100)
+    return min(float(np.sqrt(cheat_edge * honest_edge)), _RESPONSE_MARGIN * honest_edge)
 
 
 def suggest(rows: list[ProbeRow], base: ProbeSettings) -> tuple[ProbeSettings, bool]:
     """``mismatch_max`` 0.5 levels above the largest honest excess; ``alias_max`` and
     ``spurious_max`` 1.5 and 1.25 times the strongest honest value; ``independence_min`` and
     then ``response_min`` each halfway (geometrically) between the weakest honest value and the
-    strongest of the cheats below it that the checks before it do not catch (at most 0.8 of the
-    former)."""
+    strongest of the cheats below it that the checks before it do not catch, or a tenth of the
+    weakest honest value when none is near (at most 0.8 of it)."""
     honest = [r for r in rows if r.kind == HONEST]
     if not honest:
         raise CalibrationError("give at least one honest submission (--honest).")
@@ -150,10 +151,10 @@ def suggest(rows: list[ProbeRow], base: ProbeSettings) -> tuple[ProbeSettings, b
     cheats = [r for r in rows if r.kind == CHEAT and r.mismatch_excess <= mismatch_max
               and r.alias <= alias_max and r.spurious <= spurious_max]
     weakest = min(r.independence for r in honest)
-    independence_min = float(np.floor(_between([r.independence for r in cheats], weakest, 0.1) * 10) / 10)
+    independence_min = float(np.floor(_between([r.independence for r in cheats], weakest) * 10) / 10)
     cheats = [r for r in cheats if r.independence >= independence_min]
     weakest = min(r.response for r in honest)
-    threshold = float(np.floor(_between([r.response for r in cheats], weakest, 1e-3) * 10000) / 10000)
+    threshold = float(np.floor(_between([r.response for r in cheats], weakest) * 10000) / 10000)
     missed = [r for r in cheats if r.response >= threshold]
     suggested = replace(base, response_min=threshold, alias_max=alias_max, spurious_max=spurious_max,
                         independence_min=independence_min, mismatch_max=mismatch_max)
