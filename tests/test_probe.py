@@ -200,6 +200,7 @@ def test_one_sample_per_2x2_block_is_flagged_by_its_rank_whatever_the_upsampler(
     assert any("for a pipeline that keeps one sample per 2 px the two are the same" in r
                for r in verdict.reasons), verdict.reasons
     honest = verdict_of(_learned("esdnet"), inputs)
+    assert honest.verdict == CLEAN, honest  # by every measure: its mirror answers are not partners either
     assert honest.independence > 2 * SETTINGS.independence_min, honest
     assert honest.independence > 5 * verdict.independence
 
