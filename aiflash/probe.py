@@ -44,7 +44,7 @@ runner makes the model calls. The probe only ever flags, for the organisers' rev
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import cv2
 import numpy as np
@@ -125,11 +125,7 @@ class ProbeSettings:
 
     def as_record(self) -> dict:
         """Every setting, JSON-ready (for ingestion.json and reports)."""
-        return {"images": self.images, "patches": self.patches, "patch_size": self.patch_size,
-                "amplitude": self.amplitude, "response_min": self.response_min, "alias_max": self.alias_max,
-                "spurious_max": self.spurious_max, "independence_min": self.independence_min,
-                "mismatch_max": self.mismatch_max, "repeat_factor": self.repeat_factor,
-                "calibration": self.calibration}
+        return asdict(self)
 
     @classmethod
     def from_mapping(cls, raw: dict | None) -> ProbeSettings:
@@ -188,11 +184,7 @@ class ProbeMeasurement:
     spurious: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"image": self.image, "gains": self.gains, "aliases": self.aliases,
-                "leakage": self.leakage, "spurious": self.spurious, "low_gain": self.low_gain,
-                "mismatch": self.mismatch, "mismatch_repeat": self.mismatch_repeat,
-                "nondeterminism": self.nondeterminism, "max_repeat_diff": self.max_repeat_diff,
-                "clipped": self.clipped}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -214,15 +206,11 @@ class ProbeVerdict:
     spurious_at: str | None = None  # where it is
     independence: float | None = None  # the weakest top-band independence of period-2 sampling
     independence_at: str | None = None  # where it is
+    flags: tuple[str, ...] = ()  # the checks that flagged (response, alias, spurious, ...), as reasons
 
     def as_dict(self) -> dict:
-        return {"verdict": self.verdict, "reasons": list(self.reasons), "response": self.response,
-                "weakest": self.weakest, "alias": self.alias, "aliased": self.aliased,
-                "spurious": self.spurious, "spurious_at": self.spurious_at,
-                "independence": self.independence, "independence_at": self.independence_at,
-                "responds_to": self.responds_to,
-                "frequencies": list(FREQUENCIES), "curves": self.curves, "mismatch": self.mismatch,
-                "nondeterminism": self.nondeterminism, "notes": list(self.notes)}
+        return {**asdict(self), "reasons": list(self.reasons), "notes": list(self.notes),
+                "flags": list(self.flags), "frequencies": list(FREQUENCIES)}
 
 
 def choose_images(stems: list[str], count: int, rng: np.random.Generator) -> list[str]:
@@ -470,16 +458,20 @@ def _mean_curve(rows: list[list[float | None]]) -> list[float | None]:
 
 def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
           failures: list[str] | None = None) -> ProbeVerdict:
-    """The run's verdict from every probed image: flagged when the weakest top-band response (over
-    regions and axes, the images' curves averaged) is below ``response_min``, when the probe
-    outputs disagree with the scored output more than repeated runs disagree with each other, or
-    when the model failed on a probe input; "not judged" when nothing could be measured."""
+    """The run's verdict from every probed image (their measures averaged per region and axis):
+    flagged when, on any region and axis, the top-band response is below ``response_min``, its
+    partner component above ``spurious_max``, its period-2 independence below
+    ``independence_min`` or its period-2 alias above ``alias_max``; when the probe outputs
+    disagree with the scored output more than repeated runs disagree with each other; or when the
+    model failed on a probe input. "Not judged" when nothing could be measured. ``flags`` names
+    the checks that flagged, in the order of ``reasons``."""
     failures = list(failures or [])
     reasons = [f"the model failed on a probe input: {f}" for f in failures]
+    flags = ["failure"] * len(reasons)
     measured = [m for m in measurements if m.gains]
     if not measured:
         return ProbeVerdict(FLAGGED if reasons else NOT_JUDGED, tuple(reasons),
-                            notes=() if reasons else ("no image could be probed",))
+                            notes=() if reasons else ("no image could be probed",), flags=tuple(flags))
     keys = sorted({key for m in measured for key in m.gains})
     curves = {key: _mean_curve([m.gains[key] for m in measured if key in m.gains]) for key in keys}
     weakest = min(curves, key=lambda key: curves[key][-1])
@@ -499,17 +491,20 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
     independence = round(independent[independence_at], 3)
     if response < settings.response_min:
         region, axis = weakest.split("/")
+        flags.append("response")
         reasons.append(f"its response to a grating at {TOP} cycles/px is {response:.4f} "
                        f"of its response at {LOW} ({region}, {axis}; "
                        f"threshold {settings.response_min:.4f}); it responds up to "
                        f"{responds.get(axis, 0.0):.2f} cycles/px")
     if alias > settings.alias_max:
         region, axis = aliased.split("/")
+        flags.append("alias")
         reasons.append(f"a grating at {TOP} cycles/px comes back at its period-2 mirror "
                        f"frequency (where decimating by two folds it) with {alias:.2f} of its response at "
                        f"{LOW} ({region}, {axis}; threshold {settings.alias_max:.2f})")
     if spurious > settings.spurious_max:
         region, axis = spurious_at.split("/")
+        flags.append("spurious")
         reasons.append(f"a grating at {TOP} cycles/px comes back with a component at a frequency the "
                        f"input did not change, {spurious:.2f} times as strong as its response at the "
                        f"grating's own ({region}, {axis}; threshold {settings.spurious_max:.2f}); "
@@ -517,6 +512,7 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
                        f"the grating's")
     if independence < settings.independence_min:
         region, axis = independence_at.split("/")
+        flags.append("independence")
         reasons.append(f"its response at {TOP} cycles/px over that grating's period-2 mirror is "
                        f"{independence:.2f} times what its {LOW} cycles/px gratings leak into theirs "
                        f"({region}, {axis}; threshold {settings.independence_min:.1f}); for a pipeline "
@@ -528,6 +524,7 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
     worst = max(measurements, key=lambda m: m.mismatch - settings.repeat_factor * noise(m))
     allowed = settings.mismatch_max + settings.repeat_factor * noise(worst)
     if worst.mismatch > allowed:
+        flags.append("mismatch")
         reasons.append(f"away from the probe patterns its outputs for the probe inputs differ from its "
                        f"scored output of {worst.image} by {worst.mismatch:.2f} levels RMS of fine detail, "
                        f"while repeated runs differ by {noise(worst):.2f} (allowed {allowed:.2f})")
@@ -548,7 +545,7 @@ def judge(measurements: list[ProbeMeasurement], settings: ProbeSettings,
         responds, curves,
         round(max(m.mismatch for m in measurements), 4),
         round(max(m.nondeterminism for m in measurements), 4), tuple(notes),
-        spurious, spurious_at, independence, independence_at)
+        spurious, spurious_at, independence, independence_at, tuple(flags))
 
 
 def _mean_of(measured: list[ProbeMeasurement], measure: str, key: str) -> float:

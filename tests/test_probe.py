@@ -158,7 +158,7 @@ def test_a_slight_reduction_answers_with_a_partner_frequency(inputs, scale):
     verdict = verdict_of(bilinear_round_trip(scale), inputs)
     assert verdict.verdict == FLAGGED, verdict
     assert verdict.response > SETTINGS.response_min  # the response alone would pass
-    assert verdict.spurious > SETTINGS.spurious_max
+    assert verdict.spurious > SETTINGS.spurious_max and "spurious" in verdict.flags
     assert any("comes back with a component at a frequency the input did not change" in r
                for r in verdict.reasons), verdict.reasons
 
@@ -197,6 +197,7 @@ def test_one_sample_per_2x2_block_is_flagged_by_its_rank_whatever_the_upsampler(
     pixel-unshuffle lattice network, which sees every pixel, answers far above that."""
     verdict = verdict_of(decimate_then(upsample), inputs)
     assert verdict.verdict == FLAGGED and verdict.independence < SETTINGS.independence_min, verdict
+    assert "independence" in verdict.flags and len(verdict.flags) == len(verdict.reasons)
     assert any("for a pipeline that keeps one sample per 2 px the two are the same" in r
                for r in verdict.reasons), verdict.reasons
     honest = verdict_of(_learned("esdnet"), inputs)
@@ -222,7 +223,7 @@ def test_near_duplicate_evasion_is_flagged_by_the_mismatch(inputs, then):
     assert verdict.response > 0.9  # the probe copies were restored honestly ...
     assert verdict.verdict == FLAGGED  # ... but not the scored one
     assert measurement.mismatch > 5 * SETTINGS.mismatch_max
-    assert "differ from its scored output of 0001" in verdict.reasons[0]
+    assert "differ from its scored output of 0001" in verdict.reasons[0] and verdict.flags == ("mismatch",)
 
 
 def test_cached_answers_to_probes_have_no_response(inputs):
@@ -244,6 +245,7 @@ def test_a_failed_probe_call_flags_and_nothing_probed_is_not_judged(inputs):
     assert judge([], SETTINGS).verdict == NOT_JUDGED
     failed = judge([], SETTINGS, ["0001: restore() raised ValueError: no"])
     assert failed.verdict == FLAGGED and "failed on a probe input" in failed.reasons[0]
+    assert failed.flags == ("failure",)
     ok = judge([run_probe(brighten, image, person)], SETTINGS, ["0004: restore() raised ValueError: no"])
     assert ok.verdict == FLAGGED
 

@@ -112,22 +112,24 @@ def review_flag(verdicts: dict[str, int], probe: dict | None = None) -> str:
 
 
 def _breached(probe: dict) -> list[str]:
-    """The probe's measures beyond their thresholds, in a few words each (the reasons say more)."""
+    """The checks that flagged the probe (its ``flags``), in a few words each and, for a measure,
+    its value against its threshold (the reasons say more)."""
     limits = probe.get("limits") or {}
-    checks = (("response", "response_min", "<", f"response at {TOP} cycles/px"),
-              ("spurious", "spurious_max", ">", "partner frequency"),
-              ("independence", "independence_min", "<", "period-2 independence"))
+    measures = {"response": ("response_min", "<", f"response at {TOP} cycles/px"),
+                "alias": ("alias_max", ">", "period-2 alias"),
+                "spurious": ("spurious_max", ">", "partner frequency"),
+                "independence": ("independence_min", "<", "period-2 independence")}
+    words = {"mismatch": "probe outputs differ from the scored one away from the patterns",
+             "failure": "failed on a probe input"}
     breached = []
-    for measure, limit, side, words in checks:
-        value, threshold = probe.get(measure), limits.get(limit)
-        if isinstance(value, (int, float)) and isinstance(threshold, (int, float)) and (
-                value < threshold if side == "<" else value > threshold):
-            breached.append(f"{words} {value:.3g} {side} {threshold:g}")
-    reasons = probe.get("reasons") or []
-    if any("differ from its scored output" in reason for reason in reasons):
-        breached.append("probe outputs differ from the scored one away from the patterns")
-    if any("failed on a probe input" in reason for reason in reasons):
-        breached.append("failed on a probe input")
+    for flag in dict.fromkeys(probe.get("flags") or []):
+        if flag in measures:
+            limit, side, text = measures[flag]
+            value, threshold = probe.get(flag), limits.get(limit)
+            known = isinstance(value, (int, float)) and isinstance(threshold, (int, float))
+            breached.append(f"{text} {value:.3g} {side} {threshold:g}" if known else text)
+        elif flag in words:
+            breached.append(words[flag])
     return breached
 
 

@@ -125,12 +125,13 @@ def probe_summary(probe: dict | None) -> dict:
     (the per-image measurements stay in ingestion.json)."""
     if not isinstance(probe, dict) or not probe.get("verdict"):
         return {}
-    keep = ("verdict", "reasons", "response", "weakest", "responds_to", "frequencies", "curves", "alias",
-            "spurious", "independence", "mismatch", "nondeterminism", "notes", "extra_calls", "model_s")
+    keep = ("verdict", "reasons", "flags", "response", "weakest", "responds_to", "frequencies", "curves",
+            "alias", "spurious", "independence", "mismatch", "nondeterminism", "notes", "extra_calls",
+            "model_s")
     summary = {key: probe.get(key) for key in keep}
     settings = probe.get("settings") or {}
     summary["response_min"] = settings.get("response_min")
-    summary["limits"] = {key: settings.get(key) for key in ("response_min", "spurious_max",
+    summary["limits"] = {key: settings.get(key) for key in ("response_min", "alias_max", "spurious_max",
                                                            "independence_min")}
     summary["images"] = [m.get("image") for m in probe.get("images") or [] if isinstance(m, dict)]
     return summary
