@@ -21,7 +21,7 @@ from PIL import Image
 
 from .atomic import write_text
 from .errors import CalibrationError, ProfileError
-from .forensics import MEASURES, ForensicsSettings, screen
+from .forensics import _MINIMA, MEASURES, ForensicsSettings, screen
 from .images import is_image_name, read_rgb
 
 # The split of scikit-image's colour photographs (native size, never upscaled), written down once.
@@ -36,6 +36,10 @@ HONEST_OPERATORS = ("identity", "tone_curve", "nl_means", "bilateral", "median",
                     "full_res_conv")
 SHOTS = 3  # low-light captures per photograph
 _MARGIN = 0.03  # between the most extreme honest value and the suggested threshold
+# fold_independence is a ratio spanning decades (~1 for a round trip, 1000 for no mirror term): its
+# threshold sits this factor below the lowest honest value, rounded down to 0.1
+_RATIO_MEASURES = ("fold_independence",)
+_RATIO_MARGIN = 1.5
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class Calibration:
             lines.append(f"  {measure:<19} min {q[0]:.3f}  p5 {q[1]:.3f}  median {q[2]:.3f}  "
                          f"p95 {q[3]:.3f}  max {q[4]:.3f}")
         for measure in MEASURES:
-            pick = min if measure in ("detail_coherence", "hf_coherence") else max
+            pick = min if measure in _MINIMA else max
             worst = pick(range(len(self.names)), key=lambda i, m=measure: self.values[m][i])
             which, value = "lowest" if pick is min else "highest", self.values[measure][worst]
             lines.append(f"  {which} {measure}: {self.names[worst]} ({value:.3f})")
@@ -69,13 +73,16 @@ class Calibration:
 
 def suggest(values: dict[str, list[float]],
             voting: tuple[str, ...] = ForensicsSettings.voting) -> ForensicsSettings:
-    """Thresholds just beyond the most extreme honest value of each measure (a 0.03 margin),
-    rounded outward to two decimals, with the false-flag rate they have on this set stated as an
-    observed count and the rule-of-three 95% upper bound."""
+    """Thresholds just beyond the most extreme honest value of each measure (a 0.03 margin,
+    rounded outward to two decimals; for ``fold_independence``, a ratio spanning decades, a factor
+    1.5 below the lowest, rounded down to 0.1), with the false-flag rate they have on this set
+    stated as an observed count and the rule-of-three 95% upper bound."""
     count = len(values["periodicity"])
     limits = {}
     for measure in MEASURES:
-        if measure in ("hf_coherence", "detail_coherence"):
+        if measure in _RATIO_MEASURES:
+            limits[f"{measure}_min"] = float(np.floor(min(values[measure]) / _RATIO_MARGIN * 10) / 10)
+        elif measure in _MINIMA:
             limits[f"{measure}_min"] = float(np.floor((min(values[measure]) - _MARGIN) * 100) / 100)
         else:
             limits[f"{measure}_max"] = float(np.ceil((max(values[measure]) + _MARGIN) * 100) / 100)

@@ -158,14 +158,18 @@ _MEASURE_TEXT = {  # what each content-check measure is, for the report (thresho
                       "over 0.015 cycles/px)",
     "detail_coherence": "share of the input's 0.13-0.22 cycles/px detail that comes back (votes only with "
                         "a line above the off-lattice threshold)",
+    "fold_independence": "how independently the output's detail just above a fold frequency answers the "
+                         "input's detail at that frequency and mirrored below it (~1 when one reduced sample "
+                         "makes both; 1000 when no fold carries a mirror term)",
     "hf_coherence": "share of the input's detail above 0.25 cycles/px that comes back",
 }
 
 
 # What a clean verdict of the passive check does not rule out (docs/forensics.md, "What it cannot see")
-_CLEAN_IS_NOT_PROOF = ("A clean image is not proof: a reduction with noise, JPEG or a 3x3 median after "
-                       "the enlargement can leave lines below the honest decoders' level, and rotated or "
-                       "jittered sampling grids leave none. In code phases the ingestion program's "
+_CLEAN_IS_NOT_PROOF = ("A clean image is not proof: a reduction by a factor that is not a power of two "
+                       "with a 3x3 median after the enlargement can leave neither lines nor a folded "
+                       "dependence above the honest designs' level, and rotated or jittered sampling grids "
+                       "leave none. In code phases the ingestion program's "
                        "resolution probe judges the model itself; in the final reproduction, Phase 2 "
                        "results are compared with what the reproduced code makes.")
 

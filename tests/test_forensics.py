@@ -20,9 +20,11 @@ from aiflash.errors import ProfileError
 from aiflash.forensics import (
     CLEAN,
     FLAGGED,
+    FOLD_CAP,
     MEASURES,
     REJECTED,
     ForensicsSettings,
+    fold_independence,
     hf_coherence,
     luminance,
     offgrid_periodicity,
@@ -65,10 +67,10 @@ LEARNED = load_module(CORPUS / "learned" / "model.py", "corpus_learned")
 # grid) are judged by the resolution probe, the passive check is not built for them
 ROUND_TRIPS = sorted(set(CHEAT.MECHANISMS) - {"learned_x2", "rotate_scale", "jittered_grid"})
 # (factor, after-effect) where the passive check is known to let classic interpolation through on
-# some images (docs/forensics.md, "What it cannot see"): after a 2x or 4x round trip, noise, JPEG
-# or a median bring the period-2/4 line under the threshold that honest sub-pixel decoders set;
-# at scale 0.9 a median flattens the off-lattice lines. In Phase 3 the resolution probe decides.
-BLIND_SPOTS = {(2, "noise"), (4, "noise"), (2, "jpeg"), (2, "median"), (10 / 9, "median")}
+# some images (docs/forensics.md, "What it cannot see"): at scale 0.9, 0.8 and 2/3 a 3x3 median
+# after the enlargement flattens the off-lattice lines and the folded dependence both. In Phase 3
+# the resolution probe decides.
+BLIND_SPOTS = {(10 / 9, "median"), (1.25, "median"), (1.5, "median")}
 # classic interpolation, by the upsampler each mechanism ends with (bilinear, bicubic, Lanczos,
 # nearest/area)
 CLASSIC = ("torchscript", "separable_3d", "padded_transposed", "cv2_resize", "aten_upsample", "grid_sample",
@@ -100,7 +102,8 @@ def test_worst_verdict_orders_clean_flagged_rejected():
 def test_profile_carries_the_calibrated_settings_and_refuses_unknown_measures(tmp_path):
     shipped = load_profile().forensics
     assert shipped == load_profile("extended").forensics  # extended inherits the section
-    assert shipped.voting == ("periodicity", "offgrid_periodicity", "spectral_cliff", "detail_coherence")
+    assert shipped.voting == ("periodicity", "offgrid_periodicity", "spectral_cliff", "detail_coherence",
+                              "fold_independence")
     assert "honest outputs flagged" in shipped.false_flag_rate
     assert ForensicsSettings.from_mapping(shipped.as_record()) == shipped
     bad = tmp_path / "bad.yaml"
@@ -199,8 +202,44 @@ def test_learned_honest_models_at_most_the_pure_subpixel_lattice_is_flagged(samp
             if result.verdict == FLAGGED:
                 flagged.setdefault(kind, []).extend(result.reasons)
     assert set(flagged) <= {"esdnet"}, flagged
-    for reason in flagged.get("esdnet", []):
-        assert reason.startswith("line in the pixel-difference spectrum at 0.49"), reason
+    for reason in flagged.get("esdnet", []):  # its period-2 line, or its phase imbalance at the 2x fold
+        assert (reason.startswith("line in the pixel-difference spectrum at 0.49")
+                or reason.startswith("output detail just above 0.250 cycles/px")), reason
+
+
+@pytest.mark.parametrize("after", ["noise", "jpeg", "median"])
+def test_2x_and_4x_round_trips_with_an_after_effect_are_flagged_by_their_folded_dependence(after, sample,
+                                                                                             settings):
+    """The passive check's former blind spots: noise, JPEG or a 3x3 median after a 2x or 4x round
+    trip hide the period-2/4 line under the honest decoders' level, but the output above the fold
+    still depends on the input's mirrored detail as one reduced sample makes both (~1)."""
+    trips = (("cv2_resize", 2, "0004"), ("pil_core_resize", 2, "0003"), ("torchscript", 4, "0002"),
+             ("aten_upsample", 4, "0001"))
+    for mechanism, factor, stem in trips:
+        low, _, person = sample[stem]
+        result = screen(CHEAT.cheat(low, mechanism, factor, after), low, person, settings)
+        assert result.verdict == FLAGGED, (mechanism, factor, after, result.measures)
+        assert result.measures["fold_independence"] < settings.fold_independence_min
+        fold = next(r for r in result.reasons if r.startswith("output detail just above"))
+        # a 2x round trip folds about 0.25 cycles/px, a 4x one about 0.125, 0.25 and 0.375
+        assert any(f"{k * 0.5 / factor:.3f} cycles/px" in fold for k in range(1, factor)), fold
+
+
+def test_fold_independence_is_capped_without_a_mirror_term_and_full_rank_for_a_decoder(sample):
+    """Identity and a full-resolution filter carry no mirror term (the cap); the PixelShuffle U-Net
+    answers the 2x fold from the input's own frequency too, far above a round trip's ~1."""
+    import torch
+
+    low = sample["0002"][0]
+    y = luminance(low)
+    assert fold_independence(y, y) == FOLD_CAP
+    net = LEARNED.build("unet_ps", CORPUS / "learned" / "weights")
+    with torch.no_grad():
+        out = LEARNED.forward("unet_ps", net, torch.from_numpy(low).permute(2, 0, 1)[None].float() / 255)
+    decoded = luminance(np.round(out[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8))
+    trip = luminance(CHEAT.cheat(low, "cv2_resize", 2, "noise"))
+    assert fold_independence(decoded, y) > 10 * fold_independence(trip, y)
+    assert fold_independence(trip, y) < 2
 
 
 def test_reasons_say_what_was_measured(sample, settings):
