@@ -93,7 +93,7 @@ class ForensicsSettings:
 
     def exceeds(self, measure: str, value: float) -> bool:
         """Whether ``value`` of ``measure`` is beyond its threshold (whether or not it votes)."""
-        if measure in _MINIMA:
+        if measure in MINIMA:
             return value < self.threshold(measure)
         return value > self.threshold(measure)
 
@@ -128,7 +128,7 @@ class ForensicsSettings:
 _THRESHOLDS = {"periodicity": "periodicity_max", "offgrid_periodicity": "offgrid_periodicity_max",
                "spectral_cliff": "spectral_cliff_max", "detail_coherence": "detail_coherence_min",
                "fold_independence": "fold_independence_min", "hf_coherence": "hf_coherence_min"}
-_MINIMA = ("detail_coherence", "fold_independence", "hf_coherence")  # measures whose threshold is a minimum
+MINIMA = ("detail_coherence", "fold_independence", "hf_coherence")  # measures whose threshold is a minimum
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from PIL import Image
 
 from .atomic import write_text
 from .errors import CalibrationError, ProfileError
-from .forensics import _MINIMA, MEASURES, ForensicsSettings, screen
+from .forensics import MEASURES, MINIMA, ForensicsSettings, screen
 from .images import is_image_name, read_rgb
 
 # The split of scikit-image's colour photographs (native size, never upscaled), written down once.
@@ -59,7 +59,7 @@ class Calibration:
             lines.append(f"  {measure:<19} min {q[0]:.3f}  p5 {q[1]:.3f}  median {q[2]:.3f}  "
                          f"p95 {q[3]:.3f}  max {q[4]:.3f}")
         for measure in MEASURES:
-            pick = min if measure in _MINIMA else max
+            pick = min if measure in MINIMA else max
             worst = pick(range(len(self.names)), key=lambda i, m=measure: self.values[m][i])
             which, value = "lowest" if pick is min else "highest", self.values[measure][worst]
             lines.append(f"  {which} {measure}: {self.names[worst]} ({value:.3f})")
@@ -82,7 +82,7 @@ def suggest(values: dict[str, list[float]],
     for measure in MEASURES:
         if measure in _RATIO_MEASURES:
             limits[f"{measure}_min"] = float(np.floor(min(values[measure]) / _RATIO_MARGIN * 10) / 10)
-        elif measure in _MINIMA:
+        elif measure in MINIMA:
             limits[f"{measure}_min"] = float(np.floor((min(values[measure]) - _MARGIN) * 100) / 100)
         else:
             limits[f"{measure}_max"] = float(np.ceil((max(values[measure]) + _MARGIN) * 100) / 100)

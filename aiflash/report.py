@@ -168,10 +168,10 @@ _MEASURE_TEXT = {  # what each content-check measure is, for the report (thresho
 # What a clean verdict of the passive check does not rule out (docs/forensics.md, "What it cannot see")
 _CLEAN_IS_NOT_PROOF = ("A clean image is not proof: a reduction by a factor that is not a power of two "
                        "with a 3x3 median after the enlargement can leave neither lines nor a folded "
-                       "dependence above the honest designs' level, and rotated or jittered sampling grids "
-                       "leave none. In code phases the ingestion program's "
-                       "resolution probe judges the model itself; in the final reproduction, Phase 2 "
-                       "results are compared with what the reproduced code makes.")
+                       "dependence above the honest designs' level, a strong JPEG of a round trip hides "
+                       "its folds among JPEG's own, and rotated sampling grids leave none. In code phases "
+                       "the ingestion program's resolution probe judges the model itself; in the final "
+                       "reproduction, Phase 2 results are compared with what the reproduced code makes.")
 
 
 def content_check_html(per_image: pd.DataFrame, profile: Profile) -> str:

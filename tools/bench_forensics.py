@@ -44,7 +44,14 @@ def main() -> None:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     cv2.setNumThreads(1)
 
-    from aiflash.forensics import hf_coherence, luminance, periodicity, screen, spectral_cliff
+    from aiflash.forensics import (
+        fold_independence,
+        hf_coherence,
+        luminance,
+        periodicity,
+        screen,
+        spectral_cliff,
+    )
     from aiflash.profile import load_profile
 
     settings = load_profile().forensics
@@ -78,7 +85,7 @@ def main() -> None:
           f"{cpu:.1f} ms CPU; target <= {TARGET_MS:.0f} ms: CPU ratio {cpu / TARGET_MS:.2f}, "
           f"wall ratio {median / TARGET_MS:.2f}")
     for name, measure in (("periodicity", periodicity), ("spectral_cliff", spectral_cliff),
-                          ("hf_coherence", hf_coherence)):
+                          ("hf_coherence", hf_coherence), ("fold_independence", fold_independence)):
         index = iter(range(10**9))
 
         def run(o, s, measure=measure, index=index):
@@ -86,9 +93,9 @@ def main() -> None:
             measure(out_y, src_y)
 
         wall = statistics.median(per_image_ms(run))
-        print(f"  {name:<15} {wall:.1f} ms wall, {statistics.median(cpu_rounds):.1f} ms CPU")
+        print(f"  {name:<17} {wall:.1f} ms wall, {statistics.median(cpu_rounds):.1f} ms CPU")
     wall = statistics.median(per_image_ms(lambda o, s: (luminance(o), luminance(s))))
-    print(f"  {'luma (both)':<15} {wall:.1f} ms wall, {statistics.median(cpu_rounds):.1f} ms CPU")
+    print(f"  {'luma (both)':<17} {wall:.1f} ms wall, {statistics.median(cpu_rounds):.1f} ms CPU")
 
 
 

@@ -7,7 +7,7 @@ photographs the tests check (``TEST_PHOTOS``: never trained or calibrated on), a
 per model or cheat: images flagged, and the range of every measure.
 
     .venv/bin/python tools/screen_guard_corpus.py [--profile P] [--only honest|cheats] [--photos]
-                                                  [--new-cheats]
+                                                  [--new-cheats] [--every-input]
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from aiflash.forensics import MEASURES, screen  # noqa: E402
+from aiflash.forensics import (  # noqa: E402
+    MEASURES,
+    MINIMA,
+    screen,
+)
 from aiflash.forensics_calibration import TEST_PHOTOS, capture_of, photo  # noqa: E402
 from aiflash.profile import load_profile  # noqa: E402
 
@@ -148,14 +152,15 @@ def table(models: dict, images: dict, settings, rotate: bool = False) -> list[di
 
 
 def separation(honest: list[dict], cheat: list[dict], settings) -> None:
-    """Per measure: the largest honest value, and per cheat family the smallest, with the share
+    """Per measure: the most extreme honest value (largest, or smallest for a measure whose
+    threshold is a minimum), and per cheat family the other extreme, with the share
     of that family's outputs the settings flag."""
     families = sorted({r["family"] for r in cheat})
     print(f"{'measure':22s} {'honest max':>10s}  " + "  ".join(f"{f:>20s}" for f in families))
     for measure in MEASURES:
-        pick = min if measure == "hf_coherence" else max
+        pick = min if measure in MINIMA else max  # the honest extreme; the cheats' other extreme
         worst = pick(r[measure] for r in honest)
-        mins = ["{:20.3f}".format((max if measure == "hf_coherence" else min)(
+        mins = ["{:20.3f}".format((max if measure in MINIMA else min)(
             r[measure] for r in cheat if r["family"] == f)) for f in families]
         print(f"{measure:22s} {worst:10.3f}  " + "  ".join(mins))
     def share(rows: list[dict]) -> str:
@@ -176,6 +181,8 @@ def main(argv=None) -> int:
     parser.add_argument("--photos", action="store_true", help="add the test photographs' captures")
     parser.add_argument("--new-cheats", action="store_true",
                         help="classic interpolation at scale 0.9 and 0.8 only, plus the other mechanisms")
+    parser.add_argument("--every-input", action="store_true",
+                        help="screen each cheat on every input, not on one input each in turn")
     args = parser.parse_args(argv)
     import torch
 
@@ -195,7 +202,7 @@ def main(argv=None) -> int:
                                      {stem: images[stem]}, settings)
     if args.only != "honest":
         print("-- cheats (each on one input, in turn)")
-        cheat_rows = table(cheats(args.new_cheats), images, settings, rotate=True)
+        cheat_rows = table(cheats(args.new_cheats), images, settings, rotate=not args.every_input)
     if honest_rows and cheat_rows:
         print("-- separation")
         separation(honest_rows, cheat_rows, settings)
