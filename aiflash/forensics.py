@@ -400,13 +400,29 @@ FOLD_CAP = 1000.0  # reported when no fold carries a mirror term (and the most a
 
 
 def _segment_spectra(luma: np.ndarray, axis: int, size: int) -> np.ndarray:
-    """Hann-windowed spectra of every other line's ``size``-px segments along ``axis``."""
+    """Hann-windowed spectra (bins 0 to ``size``/2) of every other line's ``size``-px segments along
+    ``axis``."""
     import scipy.fft
     lines = (luma if axis == 1 else luma.T)[::2]
     width = lines.shape[1] // size * size
     segments = lines[:, :width].reshape(-1, size)
     segments = segments - segments.mean(axis=1, keepdims=True)
-    return scipy.fft.fft(segments * np.hanning(size + 1)[:-1].astype(np.float32), axis=1)
+    return scipy.fft.rfft(segments * np.hanning(size + 1)[:-1].astype(np.float32), axis=1)
+
+
+def _pair_sums(x: np.ndarray, y: np.ndarray, above: np.ndarray,
+               below: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per bin pair (k above, j below): sums over segments of X_k X_j, Y_k X_j and Y_j X_k, one
+    elementwise product per bin offset k - j (no matrix product: BLAS threads would contend with
+    the model's on a shared core, for 20 offsets of work)."""
+    xx, yx, xy = (np.zeros(above.size, complex) for _ in range(3))
+    offsets = above - below
+    for offset in np.unique(offsets):
+        chosen = offsets == offset
+        j = below[chosen]
+        for total, left, right in ((xx, x, x), (yx, y, x), (xy, x, y)):
+            total[chosen] = (left[:, offset:] * right[:, :right.shape[1] - offset]).sum(axis=0)[j]
+    return xx, yx, xy
 
 
 def fold_dependence(output: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -430,7 +446,7 @@ def fold_dependence(output: np.ndarray, source: np.ndarray) -> tuple[np.ndarray,
     sizes = (_FOLD_SEGMENT, _FOLD_SEGMENT // 2, _FOLD_SEGMENT // 4)
     size = next((n for n in sizes if min(output.shape) >= n), sizes[-1])
     folds = np.arange(int(np.ceil(_FOLD_SCALES[0] * size)), int(_FOLD_SCALES[1] * size) + 1)
-    freqs = np.arange(size) / size
+    freqs = np.arange(size // 2 + 1) / size
     # every (fold, bin above it, its mirror below) at once: twice the fold frequency, in bins, is
     # the sum of the two bins
     start, stop = folds[:, None] / (2 * size) + _FOLD_ABOVE[0], folds[:, None] / (2 * size) + _FOLD_ABOVE[1]
@@ -452,12 +468,12 @@ def fold_dependence(output: np.ndarray, source: np.ndarray) -> tuple[np.ndarray,
         mirror, independence = np.zeros(folds.size), np.full(folds.size, FOLD_CAP)
         if reference >= 1e-3 and coherence >= _FOLD_COHERENCE_MIN:  # else the output is no image of the input
             # regressors: the input at f and the conjugate of the input at its mirror 2φ - f
-            xx, yx = x.T @ x, y.T @ x  # sums over segments of X_k X_j and Y_k X_j
-            cross = np.conj(per_fold(xx[above, below]))
+            xx, yx, xy = _pair_sums(x, y, above, below)
+            cross = np.conj(per_fold(xx))
             g11, g22 = per_fold(x_power[above]).real, per_fold(x_power[below]).real
             det = g11 * g22 - np.abs(cross) ** 2
-            rhs_above = (per_fold(yx_direct[above]), per_fold(yx[above, below]))
-            rhs_below = (np.conj(per_fold(yx[below, above])),
+            rhs_above = (per_fold(yx_direct[above]), per_fold(yx))
+            rhs_below = (np.conj(per_fold(xy)),
                          np.conj(per_fold(yx_direct[below])))
             solvable = det > 1e-12 * g11 * g22
             det = np.where(solvable, det, 1.0)
@@ -492,7 +508,8 @@ def _fold_weakest(output: np.ndarray, source: np.ndarray) -> tuple[float, float]
     look alike."""
     folds, mirror, independence = fold_dependence(output, source)
     judged = mirror > _FOLD_MIRROR_MIN
-    on_jpeg_lattice = np.abs(folds * 16 - np.round(folds * 16)) <= 16 * 1.01 / (2 * _FOLD_SEGMENT)
+    step = folds[1] - folds[0]  # the folds' spacing: 1/480 cycles/px on a 240-px segment
+    on_jpeg_lattice = np.abs(folds - np.round(folds * 16) / 16) <= 1.01 * step
     odd = on_jpeg_lattice & (np.round(folds * 16) % 2 == 1)
     if (judged & odd).any() and independence[judged & odd].min() < _JPEG_EVIDENT:
         judged &= ~on_jpeg_lattice
