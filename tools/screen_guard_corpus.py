@@ -156,7 +156,7 @@ def separation(honest: list[dict], cheat: list[dict], settings) -> None:
     threshold is a minimum), and per cheat family the other extreme, with the share
     of that family's outputs the settings flag."""
     families = sorted({r["family"] for r in cheat})
-    print(f"{'measure':22s} {'honest max':>10s}  " + "  ".join(f"{f:>20s}" for f in families))
+    print(f"{'measure':22s} {'honest':>10s}  " + "  ".join(f"{f:>20s}" for f in families))
     for measure in MEASURES:
         pick = min if measure in MINIMA else max  # the honest extreme; the cheats' other extreme
         worst = pick(r[measure] for r in honest)
@@ -201,7 +201,7 @@ def main(argv=None) -> int:
                 honest_rows += table({f"sample gt {stem}": ("honest", lambda image, mask, gt=gt: gt)},
                                      {stem: images[stem]}, settings)
     if args.only != "honest":
-        print("-- cheats (each on one input, in turn)")
+        print("-- cheats (every input)" if args.every_input else "-- cheats (each on one input, in turn)")
         cheat_rows = table(cheats(args.new_cheats), images, settings, rotate=not args.every_input)
     if honest_rows and cheat_rows:
         print("-- separation")
