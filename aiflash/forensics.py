@@ -129,6 +129,9 @@ _THRESHOLDS = {"periodicity": "periodicity_max", "offgrid_periodicity": "offgrid
                "spectral_cliff": "spectral_cliff_max", "detail_coherence": "detail_coherence_min",
                "fold_independence": "fold_independence_min", "hf_coherence": "hf_coherence_min"}
 MINIMA = ("detail_coherence", "fold_independence", "hf_coherence")  # measures whose threshold is a minimum
+# measures that span decades (fold_independence: ~1 after a round trip, 1000 with no mirror term),
+# calibrated by a factor below the most extreme honest value rather than a margin
+RATIOS = ("fold_independence",)
 
 
 @dataclass(frozen=True)
@@ -463,8 +466,8 @@ def fold_dependence(output: np.ndarray, source: np.ndarray) -> tuple[np.ndarray,
         x_power, y_energy = (np.abs(x) ** 2).sum(axis=0), (np.abs(y) ** 2).sum(axis=0)
         yx_direct = (y * x.conj()).sum(axis=0)  # sums over segments of Y_k conj(X_k)
         reference = abs(float(yx_direct[low].real.sum() / max(x_power[low].sum(), 1e-9)))
-        y_power = float((np.abs(y[:, low]) ** 2).sum())
-        coherence = abs(complex(yx_direct[low].sum())) ** 2 / max(float(x_power[low].sum()) * y_power, 1e-30)
+        coherence = (abs(complex(yx_direct[low].sum())) ** 2
+                     / max(float(x_power[low].sum()) * float(y_energy[low].sum()), 1e-30))
         mirror, independence = np.zeros(folds.size), np.full(folds.size, FOLD_CAP)
         if reference >= 1e-3 and coherence >= _FOLD_COHERENCE_MIN:  # else the output is no image of the input
             # regressors: the input at f and the conjugate of the input at its mirror 2φ - f

@@ -21,7 +21,7 @@ from PIL import Image
 
 from .atomic import write_text
 from .errors import CalibrationError, ProfileError
-from .forensics import MEASURES, MINIMA, ForensicsSettings, screen
+from .forensics import MEASURES, MINIMA, RATIOS, ForensicsSettings, screen
 from .images import is_image_name, read_rgb
 
 # The split of scikit-image's colour photographs (native size, never upscaled), written down once.
@@ -36,10 +36,7 @@ HONEST_OPERATORS = ("identity", "tone_curve", "nl_means", "bilateral", "median",
                     "full_res_conv")
 SHOTS = 3  # low-light captures per photograph
 _MARGIN = 0.03  # between the most extreme honest value and the suggested threshold
-# fold_independence is a ratio spanning decades (~1 for a round trip, 1000 for no mirror term): its
-# threshold sits this factor below the lowest honest value, rounded down to 0.1
-_RATIO_MEASURES = ("fold_independence",)
-_RATIO_MARGIN = 1.5
+_RATIO_MARGIN = 1.5  # a ratio measure's threshold: this factor below the lowest honest value, down to 0.1
 
 
 @dataclass(frozen=True)
@@ -74,13 +71,13 @@ class Calibration:
 def suggest(values: dict[str, list[float]],
             voting: tuple[str, ...] = ForensicsSettings.voting) -> ForensicsSettings:
     """Thresholds just beyond the most extreme honest value of each measure (a 0.03 margin,
-    rounded outward to two decimals; for ``fold_independence``, a ratio spanning decades, a factor
+    rounded outward to two decimals; for a measure of ``RATIOS``, spanning decades, a factor
     1.5 below the lowest, rounded down to 0.1), with the false-flag rate they have on this set
     stated as an observed count and the rule-of-three 95% upper bound."""
     count = len(values["periodicity"])
     limits = {}
     for measure in MEASURES:
-        if measure in _RATIO_MEASURES:
+        if measure in RATIOS:
             limits[f"{measure}_min"] = float(np.floor(min(values[measure]) / _RATIO_MARGIN * 10) / 10)
         elif measure in MINIMA:
             limits[f"{measure}_min"] = float(np.floor((min(values[measure]) - _MARGIN) * 100) / 100)
